@@ -1,0 +1,17 @@
+"""mlaas_widgets: Jupyter widgets over mlaas_kernel (views only; the library does the work)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["BackendBadge"]
+_WIDGETS = {"BackendBadge": "backend_badge"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WIDGETS:
+        value = getattr(importlib.import_module(f"{__name__}.{_WIDGETS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
