@@ -370,7 +370,7 @@ def ingest(
     from . import Dataset
 
     src = resolve(source, image_size=image_size)
-    name = check_name(name or src.default_name)
+    name = check_name(src.default_name if name is None else name)
     root = workspace(workspace_dir) / "datasets"
     target = root / name
 

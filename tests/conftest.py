@@ -1,0 +1,133 @@
+"""Shared fixtures: an isolated workspace and Jupyter state, a loopback file server, free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """A fresh workspace folder, exported as MLAAS_WORKSPACE."""
+    root = tmp_path / "workspace"
+    monkeypatch.setenv("MLAAS_WORKSPACE", str(root))
+    monkeypatch.setenv("MLAAS_OFFLINE", "1")  # no test reaches the internet
+    return root
+
+
+@pytest.fixture
+def compute_state(monkeypatch):
+    """The compute layer with a fresh device decision and an empty fallback log."""
+    from mlaas_kernel import compute
+
+    for var in ("MLAAS_DEVICE", "MLAAS_STRICT_GPU"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(compute, "_detected", None)
+    monkeypatch.setattr(compute, "LOG", compute.FallbackLog())
+    yield compute
+    compute._detected = None
+
+
+@pytest.fixture
+def jupyter_env(tmp_path):
+    """Environment for Jupyter processes whose state stays out of the home folder."""
+    env = dict(os.environ)
+    for var, sub in [("JUPYTER_CONFIG_DIR", "jconfig"), ("JUPYTER_DATA_DIR", "jdata"), ("JUPYTER_RUNTIME_DIR", "jruntime"), ("IPYTHONDIR", "ipython")]:
+        (tmp_path / sub).mkdir()
+        env[var] = str(tmp_path / sub)
+    env["MLAAS_OFFLINE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def port():
+    return free_port()
+
+
+class FileServer:
+    """A loopback HTTP server for byte strings, with Range requests and injectable faults.
+
+    ``files`` maps URL paths to bytes; ``die_after[path] = (n, times)`` makes the next ``times``
+    responses for ``path`` send ``n`` bytes of the body and then drop the connection.
+    """
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.die_after: dict[str, tuple[int, int]] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                server.requests.append((self.path, rng))
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                if rng and rng.startswith("bytes="):
+                    start = int(rng[6:].split("-")[0])
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                part = body[start:]
+                self.send_header("Content-Length", str(len(part)))
+                self.end_headers()
+                n, times = server.die_after.get(self.path, (None, 0))
+                if times:
+                    server.die_after[self.path] = (n, times - 1)
+                    self.wfile.write(part[:n])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(part)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def file_server():
+    server = FileServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def artifacts(request):
+    """A folder kept after the run for screenshots and output notebooks (test-artifacts/)."""
+    path = ARTIFACTS / request.node.name.replace("/", "_")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
