@@ -269,7 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lab", help="start JupyterLab on 127.0.0.1, opened on notebooks/", description="Start JupyterLab on 127.0.0.1 with a token (set JUPYTER_TOKEN to choose it), opened on notebooks/. Arguments after -- go to JupyterLab.")
     p.add_argument("--port", type=int, default=int(os.environ.get("MLAAS_LAB_PORT", 8888)), help="port (default 8888, or $MLAAS_LAB_PORT)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="extra JupyterLab options, after --")
     p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("ingest", help="ingest a dataset into the workspace", description="Ingest SOURCE: a dataset name (mnist, gpu-benchmarks), a CSV or Parquet file or http(s) URL, or a folder with one sub-folder of images per class. Ingesting the same input again does nothing.")
@@ -294,18 +293,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook", help="notebook path or dashboard name")
     p.add_argument("--port", type=int, default=int(os.environ.get("MLAAS_DASHBOARD_PORT", 8866)), help="port (default 8866)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    p.add_argument("voila_args", nargs=argparse.REMAINDER, help="extra Voilà options, after --")
     p.set_defaults(func=cmd_dashboard)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" goes to JupyterLab (lab) or Voilà (dashboard) untouched.
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
-    for attr in ("jupyter_args", "voila_args"):
-        extra = getattr(args, attr, None)
-        if extra and extra[0] == "--":
-            setattr(args, attr, extra[1:])
+    if extra and args.command not in ("lab", "dashboard"):
+        parser.error(f"{args.command} takes no arguments after --")
+    args.jupyter_args = args.voila_args = extra
     try:
         return args.func(args)
     except KeyboardInterrupt:

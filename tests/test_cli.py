@@ -9,7 +9,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from mlaas_kernel import compute
-from mlaas_kernel.cli import build_parser, parse_value
+from mlaas_kernel import cli
+from mlaas_kernel.cli import parse_value
 
 
 def mlaas(*args, env=None, cwd=None, timeout=180):
@@ -116,6 +117,10 @@ def test_parameter_values(text, value):
     assert parse_value(text) == value
 
 
-def test_extra_server_arguments_pass_through():
-    args = build_parser().parse_args(["lab", "--port", "9999", "--", "--ServerApp.token=abc"])
-    assert args.port == 9999 and args.jupyter_args[-1] == "--ServerApp.token=abc"
+def test_extra_server_arguments_pass_through(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "cmd_dashboard", lambda args: seen.update(vars(args)) or 0)
+    assert cli.main(["dashboard", "nb.ipynb", "--port", "9999", "--", "--theme=dark"]) == 0
+    assert seen["port"] == 9999 and seen["voila_args"] == ["--theme=dark"] and seen["notebook"] == "nb.ipynb"
+    cmd = cli.dashboard_command(cli.Path("nb.ipynb"), 9999, open_browser=False, extra=["--theme=dark"])
+    assert cmd[-1] == "--theme=dark" and "--Voila.ip=127.0.0.1" in cmd and "--preheat_kernel=True" in cmd

@@ -1,0 +1,99 @@
+"""JupyterLab and Voilà in Debian's Chromium, driven by Playwright, as people use them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from _servers import serving
+from conftest import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+pytestmark = [pytest.mark.browser]
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must install Debian's chromium (see .ci/run)")
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+            headless=True, viewport={"width": 1400, "height": 1000},
+        )
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """The notebooks in a scratch folder, so a browser session never writes to the repository's."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    return root
+
+
+def test_lab_runs_the_explore_notebook(browser_page, project_copy, jupyter_env, workspace, port, artifacts):
+    page = browser_page
+    env = {**jupyter_env, "JUPYTER_TOKEN": "workbench-test", "MLAAS_WORKSPACE": str(workspace)}
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
+    with serving(cmd, f"{base}/api/status?token=workbench-test", env=env, cwd=project_copy, log=artifacts / "lab.log"):
+        page.goto(f"{base}/?token=workbench-test")  # redirects to the default URL mlaas lab sets
+        # mlaas lab opens the file browser on notebooks/
+        page.locator(".jp-DirListing-item[title*='02_explore.ipynb']").dblclick(timeout=60_000)
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+        page.locator(".jp-NotebookPanel .jp-Notebook").click()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        # Only a kernel round trip can produce these: the fallback print, the widget, the charts.
+        page.locator(".jp-OutputArea-output:has-text('backend: cpu'), .jp-OutputArea-output:has-text('backend: gpu')").wait_for(timeout=180_000)
+        badge = page.locator(".mlaas-badge")
+        badge.wait_for(timeout=30_000)
+        assert page.locator(".js-plotly-plot").count() == 4
+        device = badge.get_attribute("data-device")
+        assert device in ("cpu", "gpu")
+        assert badge.locator(".mlaas-badge-pill").inner_text().startswith(device.upper())
+        badge.locator(".mlaas-badge-pill").click()  # opens the fallback list, a round trip through the model
+        expect(badge.locator(".mlaas-badge-list li").first).to_be_visible()
+        page.screenshot(path=str(artifacts / "lab-02_explore.png"), full_page=False)
+        page.locator(".js-plotly-plot").nth(1).scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "lab-02_explore-chart.png"), full_page=False)
+        assert (workspace / "datasets" / "gpu-benchmarks" / "manifest.json").exists()
+
+
+def test_voila_dashboard_renders_the_explore_notebook(browser_page, project_copy, jupyter_env, workspace, port, artifacts):
+    page = browser_page
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "notebooks/02_explore.ipynb", "--port", str(port), "--no-browser"]
+    with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila.log", timeout=120):
+        page.goto(base + "/")
+        badge = page.locator(".mlaas-badge")
+        badge.wait_for(timeout=180_000)
+        page.locator(".js-plotly-plot").nth(3).wait_for(timeout=180_000)
+        page.locator("text=/backend: (cpu|gpu)/").wait_for(timeout=30_000)
+        page.screenshot(path=str(artifacts / "voila-02_explore.png"), full_page=False)
+        page.locator(".js-plotly-plot").nth(3).scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "voila-02_explore-embedding.png"), full_page=False)
+        assert page.locator(".js-plotly-plot").count() == 4
+        assert badge.get_attribute("data-device") in ("cpu", "gpu")
+        assert page.locator(".cm-editor, .CodeMirror").count() == 0  # outputs only, no code

@@ -1,0 +1,78 @@
+"""Every notebook executed headless, as batch users run them: papermill, then nbval."""
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import REPO
+
+NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+# Small parameters per notebook, so each runs in seconds on a CPU.
+PARAMETERS = {
+    "01_ingest.ipynb": [{"source": "mnist", "n_samples": 10}, {"source": "gpu-benchmarks"}],
+    "02_explore.ipynb": [{"embedding_samples": 200, "embedding_method": "tsne"}, {"embedding_samples": 150, "embedding_method": "pca"}],
+}
+
+
+def n_points(values) -> int:
+    """Length of a plotly JSON array, plain or base64-encoded typed array ({"dtype", "bdata"})."""
+    if isinstance(values, dict) and "bdata" in values:
+        import base64
+
+        import numpy as np
+
+        return len(base64.b64decode(values["bdata"])) // np.dtype(values["dtype"]).itemsize
+    return len(values)
+
+
+def outputs_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.extend(str(v) for v in out.get("data", {}).values())
+    return "\n".join(parts)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize(
+    "notebook, params",
+    [(nb, p) for nb in NOTEBOOKS for p in PARAMETERS.get(nb.name, [{}])],
+    ids=lambda v: v.name if hasattr(v, "name") else "-".join(f"{k}={val}" for k, val in v.items()),
+)
+def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env, artifacts, monkeypatch):
+    import papermill as pm
+
+    for key, value in jupyter_env.items():
+        monkeypatch.setenv(key, value)
+    out = artifacts / notebook.name
+    pm.execute_notebook(str(notebook), str(out), parameters=params, cwd=str(notebook.parent), progress_bar=False, kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == []
+    text = outputs_text(nb)
+    if notebook.name == "02_explore.ipynb":
+        plots = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+        assert len(plots) == 4  # correlations, price/performance, performance per watt, embedding
+        embedding = plots[-1]["data"]["application/vnd.plotly.v1+json"]["data"]
+        assert sum(n_points(trace["x"]) for trace in embedding) == params["embedding_samples"]
+        assert "application/vnd.jupyter.widget-view+json" in text or "model_id" in text  # the badge
+        assert "backend: cpu" in text or "backend: gpu" in text
+    if notebook.name == "01_ingest.ipynb":
+        assert f"dataset '{params['source']}'" in text
+    assert (workspace / "datasets").is_dir()
+
+
+@pytest.mark.notebook
+def test_notebooks_pass_nbval(workspace, jupyter_env, tmp_path):
+    """``pytest --nbval-lax`` over the notebooks with their default parameters."""
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path), *map(str, NOTEBOOKS)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert f"{sum(1 for _ in NOTEBOOKS)} failed" not in res.stdout and " passed" in res.stdout
