@@ -471,13 +471,20 @@ def backends() -> dict[str, str]:
     def pick(area_gpu: str, gpu_dist: str, area_cpu: str, cpu_dist: str) -> str:
         if gpu and _version(gpu_dist):
             return f"{area_gpu} {_version(gpu_dist)}"
-        why = info.reason if not gpu else f"{gpu_dist} is not installed"
+        why = "no usable GPU (see device)" if not gpu else f"{gpu_dist} is not installed"
         cpu_version = _version(cpu_dist) or "not installed"
         return f"{area_cpu} {cpu_version} (CPU fallback: {why})"
 
+    torch_version = _version("torch")
+    if torch_version is None:
+        torch_line = "PyTorch is not installed"
+    elif "+cpu" in torch_version:
+        torch_line = f"torch {torch_version} on cpu (CPU fallback: a CPU build of PyTorch)"
+    else:
+        torch_line = f"torch {torch_version} on " + ("cuda" if gpu else "cpu (CPU fallback: no usable GPU, see device)")
     return {
         "dataframes": pick("cudf.pandas", "cudf-cu12", "pandas", "pandas"),
         "estimators": pick("cuML", "cuml-cu12", "scikit-learn", "scikit-learn"),
         "arrays": pick("CuPy", "cupy-cuda12x", "NumPy", "numpy"),
-        "torch": (f"torch {_version('torch')} on " + ("cuda" if gpu else "cpu")) if _version("torch") else "PyTorch is not installed",
+        "torch": torch_line,
     }

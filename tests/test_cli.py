@@ -1,6 +1,6 @@
 """The mlaas command, run as a user runs it: a real process."""
 
-import json
+import os
 import subprocess
 import sys
 
@@ -115,6 +115,16 @@ def test_dashboard_and_lab_refuse_what_they_cannot_serve(env, tmp_path):
 @pytest.mark.parametrize("text, value", [("3", 3), ("0.5", 0.5), ("true", True), ("None", None), ("[1, 2]", [1, 2]), ("mnist", "mnist"), ("'q'", "q")])
 def test_parameter_values(text, value):
     assert parse_value(text) == value
+
+
+def test_lab_command_line(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    cmd = cli.lab_command(8890, open_browser=False)
+    assert "--ServerApp.ip=127.0.0.1" in cmd and "--ServerApp.port=8890" in cmd and "--ServerApp.port_retries=0" in cmd
+    assert "--LabApp.default_url=/lab/tree/notebooks" in cmd
+    assert ("--allow-root" in cmd) == (os.geteuid() == 0)
+    assert not any("token" in part.lower() for part in cmd)  # the server's own token stays on
 
 
 def test_extra_server_arguments_pass_through(monkeypatch):
