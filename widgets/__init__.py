@@ -5,8 +5,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BackendBadge"]
-_WIDGETS = {"BackendBadge": "backend_badge"}
+__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "TableLabeler"]
+_WIDGETS = {
+    "BackendBadge": "backend_badge",
+    "GridLabeler": "grid_labeler",
+    "ImageLabeler": "image_labeler",
+    "TableLabeler": "table_labeler",
+}
 
 
 def __getattr__(name: str) -> Any:
