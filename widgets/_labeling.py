@@ -36,7 +36,7 @@ class Labeler(anywidget.AnyWidget):
     item = traitlets.Int(-1, help="the item shown; -1 when the queue is empty").tag(sync=True)
     payload = traitlets.Dict(help="what the view draws for the item: {'src': data URL} or {'row': {...}}").tag(sync=True)
     classes = traitlets.List(traitlets.Unicode(), help="the class names, in button order").tag(sync=True)
-    keys = traitlets.Dict(help="key -> class name").tag(sync=True)
+    key_map = traitlets.Dict(help="key -> class name").tag(sync=True)
     suggestion = traitlets.Unicode("", help="the model's label for the item ('' when none)").tag(sync=True)
     confidence = traitlets.Float(0.0, help="the model's probability for its suggestion").tag(sync=True)
     current_label = traitlets.Unicode("", help="the annotator's label for the item when reviewing it").tag(sync=True)
@@ -52,7 +52,7 @@ class Labeler(anywidget.AnyWidget):
     def __init__(self, *, store: LabelStore, dataset: str, annotator: str, classes: Sequence[Any], items: Sequence[int],
                  learner=None, keys: dict[str, str] | None = None, prefetch: int = 3, **kwargs):
         classes = [str(c) for c in classes]
-        super().__init__(classes=classes, keys=keys or default_keys(classes), annotator=annotator, total=len(items), **kwargs)
+        super().__init__(classes=classes, key_map=keys or default_keys(classes), annotator=annotator, total=len(items), **kwargs)
         self.store, self.dataset, self.learner, self.prefetch = store, dataset, learner, prefetch
         self._universe = [int(i) for i in items]
         self._done = store.done_items(dataset, annotator=annotator)
@@ -154,8 +154,8 @@ class Labeler(anywidget.AnyWidget):
 
     def handle_key(self, key: str) -> None:
         """What a key press in the browser does: ``"3"``, ``"Enter"``, ``"ctrl+z"``..."""
-        if key in self.keys:
-            self.label(self.keys[key])
+        if key in self.key_map:
+            self.label(self.key_map[key])
         elif key in UNDO_KEYS:
             self.undo()
         elif key in ("s", "S"):

@@ -47,7 +47,7 @@ function render({ model, el }) {
   };
   root.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key in model.get("keys") || ["Enter", "n", "N"].includes(e.key)) {
+    if (e.key in model.get("key_map") || ["Enter", "n", "N"].includes(e.key)) {
       e.preventDefault();
       e.stopPropagation();
       model.send({ type: "key", key: e.key });

@@ -26,7 +26,7 @@ class GridLabeler(anywidget.AnyWidget):
     tiles = traitlets.List(traitlets.Dict(), help="the page: [{item, src, label, fixed}], grouped by label").tag(sync=True)
     selected = traitlets.Int(-1, help="the tile whose label the next class key sets (-1: none)").tag(sync=True)
     classes = traitlets.List(traitlets.Unicode(), help="the class names").tag(sync=True)
-    keys = traitlets.Dict(help="key -> class name").tag(sync=True)
+    key_map = traitlets.Dict(help="key -> class name").tag(sync=True)
     message = traitlets.Unicode("", help="one line about the last action").tag(sync=True)
     labeled = traitlets.Int(0, help="items this annotator has labeled").tag(sync=True)
     total = traitlets.Int(0, help="items in the queue's universe").tag(sync=True)
@@ -35,7 +35,7 @@ class GridLabeler(anywidget.AnyWidget):
                  items: Sequence[int] | None = None, rows: int = 4, cols: int = 5, keys: dict[str, str] | None = None, **kwargs):
         classes = [str(c) for c in classes]
         universe = list(range(len(images))) if items is None else [int(i) for i in items]
-        super().__init__(classes=classes, keys=keys or default_keys(classes), total=len(universe), **kwargs)
+        super().__init__(classes=classes, key_map=keys or default_keys(classes), total=len(universe), **kwargs)
         self.images, self.store, self.dataset, self.annotator, self.learner = images, store, dataset, annotator, learner
         self.page_size = rows * cols
         self._universe = universe
@@ -89,8 +89,8 @@ class GridLabeler(anywidget.AnyWidget):
         self._shown_at = time.monotonic()
 
     def handle_key(self, key: str) -> None:
-        if key in self.keys and self.selected >= 0:
-            self.set_label(self.selected, self.keys[key])
+        if key in self.key_map and self.selected >= 0:
+            self.set_label(self.selected, self.key_map[key])
         elif key == "Enter":
             self.accept_page()
         elif key in ("n", "N"):

@@ -70,7 +70,7 @@ function render({ model, el }) {
   table.className = "mlaas-labeler-row";
 
   const drawButtons = () => {
-    const keys = model.get("keys");
+    const keys = model.get("key_map");
     const keyOf = {};
     for (const [k, c] of Object.entries(keys)) keyOf[c] = k;
     buttons.replaceChildren(...model.get("classes").map((c) => {
@@ -144,7 +144,7 @@ function render({ model, el }) {
     if (!model.get("global_keys") && !root.contains(document.activeElement)) return;
     const key = keyName(e);
     if (key === null) return;
-    const handled = key in model.get("keys") || ["Backspace", "ctrl+z", "meta+z", "s", "S", "Enter", "ArrowLeft", "ArrowRight"].includes(key);
+    const handled = key in model.get("key_map") || ["Backspace", "ctrl+z", "meta+z", "s", "S", "Enter", "ArrowLeft", "ArrowRight"].includes(key);
     if (!handled) return;
     e.preventDefault();
     e.stopPropagation();
@@ -157,7 +157,7 @@ function render({ model, el }) {
     model.on(`change:${name}`, draw);
   }
   model.on("change:classes", () => { drawButtons(); draw(); });
-  model.on("change:keys", () => { drawButtons(); draw(); });
+  model.on("change:key_map", () => { drawButtons(); draw(); });
   drawButtons();
   draw();
   requestAnimationFrame(() => root.focus({ preventScroll: true }));
