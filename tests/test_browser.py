@@ -97,3 +97,106 @@ def test_voila_dashboard_renders_the_explore_notebook(browser_page, project_copy
         assert page.locator(".js-plotly-plot").count() == 4
         assert badge.get_attribute("data-device") in ("cpu", "gpu")
         assert page.locator(".cm-editor, .CodeMirror").count() == 0  # outputs only, no code
+
+
+LATENCY_PROBE = """
+() => {
+  window.__mlaas = { pressed: null, latencies: [] };
+  document.addEventListener("keydown", () => { window.__mlaas.pressed = performance.now(); }, true);
+  const root = document.querySelector(".mlaas-labeler");
+  new MutationObserver(() => {
+    if (window.__mlaas.pressed !== null) {
+      window.__mlaas.latencies.push(performance.now() - window.__mlaas.pressed);
+      window.__mlaas.pressed = null;
+    }
+  }).observe(root, { attributes: true, attributeFilter: ["data-item"] });
+}
+"""
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs of every descendant of ``pid`` (Linux /proc)."""
+    found, frontier = [], [pid]
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stats[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    while frontier:
+        parent = frontier.pop()
+        kids = [p for p, pp in stats.items() if pp == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _start_labeling(page, base, name):
+    page.goto(base + "/")
+    box = page.locator(".widget-text input")
+    box.wait_for(timeout=120_000)
+    for _ in range(10):  # the keyboard alone: Tab to the name box
+        if page.evaluate("document.activeElement && document.activeElement.matches('.widget-text input')"):
+            break
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.matches('.widget-text input')")
+    page.keyboard.type(name)
+    page.keyboard.press("Enter")
+    labeler = page.locator(".mlaas-labeler")
+    labeler.wait_for(timeout=60_000)
+    return labeler
+
+
+def test_voila_label_app_keyboard_only_survives_sigkill(browser_page, project_copy, jupyter_env, workspace, artifacts):
+    import signal
+
+    import numpy as np
+
+    from conftest import free_port
+    from mlaas_kernel import data
+    from mlaas_kernel.labels import LabelStore
+
+    page = browser_page
+    truth = data.ingest("mnist", workspace_dir=workspace, progress=False).labels()
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "label", "--port", str(port), "--no-browser"]
+    with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila-1.log") as server:
+        labeler = _start_labeling(page, base, "tester")
+        page.evaluate(LATENCY_PROBE)
+        labeled = []
+        for _ in range(20):
+            item = int(labeler.get_attribute("data-item"))
+            page.keyboard.press(str(truth[item]))
+            page.wait_for_function(f"document.querySelector('.mlaas-labeler').dataset.item !== '{item}'", timeout=30_000)
+            labeled.append(item)
+        page.keyboard.press("Backspace")  # undo the last one: it shows again
+        page.wait_for_function(f"document.querySelector('.mlaas-labeler').dataset.item === '{labeled[-1]}'", timeout=30_000)
+        expect(page.locator(".mlaas-labeler-progress")).to_have_text("19 / 1000 labeled")
+        page.screenshot(path=str(artifacts / "label-app.png"))
+        latencies = page.evaluate("window.__mlaas.latencies")
+        p50, p95 = np.percentile(latencies, [50, 95])
+        report = f"key press to next image, {len(latencies)} presses: p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+        print(report)
+        (artifacts / "latency.txt").write_text(report + "\n")
+        # SIGKILL the server and its kernels: no chance to flush or clean up
+        victims = [server.pid, *_children(server.pid)]
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        server.wait(timeout=30)
+
+    store = LabelStore(workspace / "labels.db")
+    rows = store.current("mnist", annotator="tester")
+    assert [r["item"] for r in rows] == labeled[:-1]
+    assert all(r["label"] == str(truth[r["item"]]) and r["seconds"] is not None and r["seconds"] >= 0 for r in rows)
+    assert [e["kind"] for e in store.events("mnist")].count("undo") == 1
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cmd[cmd.index("--port") + 1] = str(port)
+    with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila-2.log"):
+        _start_labeling(page, base, "tester")
+        expect(page.locator(".mlaas-labeler-progress")).to_have_text("19 / 1000 labeled")
+        page.screenshot(path=str(artifacts / "label-app-after-restart.png"))

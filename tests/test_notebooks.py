@@ -14,6 +14,8 @@ NOTEBOOKS = sorted(p for p in (REPO / "notebooks").rglob("*.ipynb") if ".ipynb_c
 PARAMETERS = {
     "01_ingest.ipynb": [{"source": "mnist", "n_samples": 10}, {"source": "gpu-benchmarks"}],
     "02_explore.ipynb": [{"embedding_samples": 200, "embedding_method": "tsne"}, {"embedding_samples": 150, "embedding_method": "pca"}],
+    "03_label.ipynb": [{"simulate": 40, "n_items": 400, "holdout": 300, "retrain_every": 10}],
+    "label_app.ipynb": [{"n_items": 200}],
 }
 
 
@@ -61,6 +63,9 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         assert sum(n_points(trace["x"]) for trace in embedding) == params["embedding_samples"]
         assert "application/vnd.jupyter.widget-view+json" in text or "model_id" in text  # the badge
         assert "backend: cpu" in text or "backend: gpu" in text
+    if notebook.name == "03_label.ipynb":
+        assert "40 of 400 labeled by me" in text and "held-out accuracy after 40 labels" in text
+        assert "label snapshot: mnist@sha256:" in text
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
     assert (workspace / "datasets").is_dir()

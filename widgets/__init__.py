@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "TableLabeler"]
+__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "LabelApp", "LearningCurve", "TableLabeler"]
 _WIDGETS = {
     "BackendBadge": "backend_badge",
     "GridLabeler": "grid_labeler",
     "ImageLabeler": "image_labeler",
+    "LabelApp": "label_app",
+    "LearningCurve": "learning_curve",
     "TableLabeler": "table_labeler",
 }
 
