@@ -47,6 +47,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/explore.py
+	$(BIN)/python bench/label_active.py
 
 doctor: setup
 	$(BIN)/mlaas doctor

@@ -200,3 +200,53 @@ def test_voila_label_app_keyboard_only_survives_sigkill(browser_page, project_co
         _start_labeling(page, base, "tester")
         expect(page.locator(".mlaas-labeler-progress")).to_have_text("19 / 1000 labeled")
         page.screenshot(path=str(artifacts / "label-app-after-restart.png"))
+
+
+WIRING_NOTEBOOK = """
+import numpy as np, pandas as pd, ipywidgets as W
+from mlaas_kernel.labels import LabelStore
+from mlaas_widgets import GridLabeler, TableLabeler
+store = LabelStore()
+images = (np.arange(6 * 8 * 8) % 255).astype("uint8").reshape(6, 8, 8)
+grid = GridLabeler(images, store=store, dataset="grid", annotator="ana", classes=["a", "b"], rows=1, cols=3)
+table = TableLabeler(pd.DataFrame({"gpuName": ["X1", "X2"], "category": ["Unknown", "Mobile"]}), store=store, dataset="gpus",
+                     annotator="ana", classes=["Desktop", "Mobile", "Workstation"], label_column="category")
+W.VBox([grid, table])
+"""
+
+
+def test_grid_and_table_labelers_wiring_in_voila(browser_page, tmp_path, jupyter_env, workspace, port, artifacts):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from mlaas_kernel.labels import LabelStore
+
+    nb = new_notebook(cells=[new_code_cell(WIRING_NOTEBOOK)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "wiring.ipynb")
+    page = browser_page
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "wiring.ipynb", "--port", str(port), "--no-browser"]
+    with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=tmp_path, log=artifacts / "voila.log"):
+        page.goto(base + "/")
+        tile = page.locator(".mlaas-grid-tile").first
+        tile.wait_for(timeout=120_000)
+        item = tile.get_attribute("data-item")
+        tile.click()
+        expect(page.locator(f".mlaas-grid-tile.mlaas-selected[data-item='{item}']")).to_be_visible()
+        page.keyboard.press("b")
+        expect(page.locator(f".mlaas-grid-tile.mlaas-fixed[data-item='{item}']")).to_have_text("b")
+        page.keyboard.press("Enter")  # accept the page: only the fixed tile has a label
+        expect(page.locator(".mlaas-grid-msg").first).to_have_text("accepted 1 labels")
+        page.locator(".mlaas-labeler").click()
+        expect(page.locator(".mlaas-labeler-row")).to_contain_text("X1")
+        page.keyboard.press("2")
+        expect(page.locator(".mlaas-labeler-row")).to_contain_text("X2")
+        page.locator(".mlaas-labeler-buttons button[data-label='Workstation']").click()
+        expect(page.locator(".mlaas-labeler-progress")).to_have_text("2 / 2 labeled")
+        expect(page.locator(".mlaas-labeler-stage")).to_have_text("Nothing left to label.")
+        page.screenshot(path=str(artifacts / "grid-and-table.png"), full_page=True)
+    store = LabelStore(workspace / "labels.db")
+    assert store.labels("grid", annotator="ana") == {int(item): "b"}
+    assert store.labels("gpus", annotator="ana") == {0: "Mobile", 1: "Workstation"}

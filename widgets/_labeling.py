@@ -206,13 +206,14 @@ class Labeler(anywidget.AnyWidget):
         self._show(nxt)
 
     def _show(self, item: int) -> None:
-        self.labeled = len(self._done)
-        if self._session_labels:
+        rate = 0.0
+        if len(self._session_labels) > 1:
             span = max(time.monotonic() - self._session_labels[0], 1.0)
-            self.rate = round(60 * (len(self._session_labels) - 1) / span, 1) if len(self._session_labels) > 1 else 0.0
+            rate = round(60 * (len(self._session_labels) - 1) / span, 1)
         suggestion = self.learner.suggestion(item) if (self.learner is not None and item >= 0) else None
         labels = self.store.labels(self.dataset, annotator=self.annotator) if self._review is not None else {}
-        with self.hold_sync():
+        with self.hold_sync():  # the view gets the new item, progress and message in one message
+            self.labeled, self.rate = len(self._done), rate
             self.item = item
             self.payload = self._cached(item) if item >= 0 else {}
             self.suggestion, self.confidence = suggestion if suggestion else ("", 0.0)
