@@ -252,6 +252,67 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
+# ---------------------------------------------------------------- train
+def _print_train_result(run_id, metrics: dict, model_path, stopped: bool, notes=()) -> None:
+    print(f"run id: {run_id}")
+    for key in ("accuracy", "val_loss", "loss", "images_per_second"):
+        if key in metrics:
+            print(f"  {key:<18} {metrics[key]:.4f}" if key != "images_per_second" else f"  {key:<18} {metrics[key]:,.0f}")
+    print(f"model: {model_path}")
+    for note in notes:
+        print(f"note: {note}")
+    if stopped:
+        print("stopped before the last epoch; `mlaas train ... --resume` continues")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from .data import DataError
+    from .train import TrainingInputError
+
+    _export_workspace()
+    options = {"epochs": args.epochs, "batch_size": args.batch_size, "labels": args.labels, "resume": args.resume,
+               "random_state": args.seed, "device": args.device, "compile": args.compile, "verbose": 1}
+    if args.nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "mlaas_kernel.train._ddp", args.dataset, "--options", json.dumps(options)]
+        print(f"launching {args.nproc} processes with torchrun", flush=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        result = None
+        for line in proc.stdout.splitlines():
+            if line.startswith("MLAAS_RESULT "):
+                result = json.loads(line[len("MLAAS_RESULT "):])
+            else:
+                print(line)
+        if proc.returncode != 0 or result is None:
+            return _fail(f"torchrun exited with {proc.returncode}", 1)
+        _print_train_result(result["run_id"], result["metrics"], result["model_path"], result["stopped"])
+        return 0
+    from .train import train_dataset
+
+    if args.resume:
+        print("resuming from the last checkpoint", flush=True)
+    try:
+        res = train_dataset(args.dataset, **options)
+    except (TrainingInputError, DataError) as exc:
+        return _fail(str(exc), 1)
+    _print_train_result(res.run_id, res.metrics, res.model_path, res.stopped, res.notes)
+    return 0
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from .data import workspace
+
+    if not _port_free(args.port):
+        return _fail(f"port {args.port} on 127.0.0.1 is in use; pick another with --port")
+    logdir = workspace() / "tensorboard"
+    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"TensorBoard on http://127.0.0.1:{args.port}/ for {logdir}", flush=True)
+    os.execv(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
 # ---------------------------------------------------------------- labels
 def cmd_labels_stats(args: argparse.Namespace) -> int:
     from .labels import LabelStore
@@ -333,6 +394,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output notebook path (default: workspace/runs/NAME-TIMESTAMP.ipynb)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train", help="train a CNN on an image dataset, tracked in MLflow", description="Train on DATASET's own labels (or a label snapshot's), tracked in MLflow and TensorBoard; prints the run id and final metrics. A checkpoint is written after each epoch; --resume continues a run that was killed.")
+    p.add_argument("dataset")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
+    p.add_argument("--labels", metavar="SNAPSHOT", help="train on a label snapshot: a path or DATASET@sha256:HASH")
+    p.add_argument("--nproc", type=int, default=1, help="processes (DDP through torchrun; one per GPU, or gloo on the CPU)")
+    p.add_argument("--resume", action="store_true", help="continue from the dataset's last checkpoint")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default: the compute layer's choice)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tensorboard", help="serve the workspace's TensorBoard logs on 127.0.0.1", description="Serve workspace/tensorboard with TensorBoard on 127.0.0.1.")
+    p.add_argument("--port", type=int, default=6006, help="port (default 6006)")
+    p.set_defaults(func=cmd_tensorboard)
 
     labels = sub.add_parser("labels", help="label statistics, export and import", description="Work with the workspace's labels (labels.db).")
     lsub = labels.add_subparsers(dest="labels_command", metavar="ACTION", required=True)

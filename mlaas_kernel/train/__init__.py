@@ -1,0 +1,7 @@
+"""Training: scikit-learn-style estimators (a CNN for images, forests for tables) and their loop."""
+
+from ._image import ImageClassifier, TrainingInputError, build_cnn
+from ._loop import Progress
+from ._run import TrainResult, split_dataset, train_dataset
+
+__all__ = ["ImageClassifier", "Progress", "TrainResult", "TrainingInputError", "build_cnn", "split_dataset", "train_dataset"]

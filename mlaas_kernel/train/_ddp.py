@@ -1,0 +1,47 @@
+"""Entry point that ``torchrun`` starts in each process for ``mlaas train --nproc N``.
+
+Rank 0 tracks (one MLflow run) and writes checkpoints; every rank trains on its shard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    import torch
+    import torch.distributed as dist
+
+    p = argparse.ArgumentParser(prog="python -m mlaas_kernel.train._ddp")
+    p.add_argument("dataset")
+    p.add_argument("--options", required=True, help="JSON keyword arguments of train_dataset")
+    args = p.parse_args(argv)
+    options = json.loads(args.options)
+    cuda = torch.cuda.is_available() and options.get("device", "auto") != "cpu"
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if cuda:
+        torch.cuda.set_device(local_rank)
+        options["device"] = f"cuda:{local_rank}"
+    else:
+        options["device"] = "cpu"
+        # each process gets its share of the cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        from ._run import train_dataset
+
+        result = train_dataset(args.dataset, **options)
+        if dist.get_rank() == 0:
+            print("MLAAS_RESULT " + json.dumps({"run_id": result.run_id, "metrics": result.metrics,
+                                                "model_path": str(result.model_path), "stopped": result.stopped}), flush=True)
+    finally:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

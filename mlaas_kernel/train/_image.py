@@ -1,0 +1,339 @@
+"""ImageClassifier: a small CNN with the scikit-learn estimator interface."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from . import _loop
+
+
+class TrainingInputError(ValueError):
+    """Input that cannot be trained on; the message says which and why."""
+
+
+def build_cnn(in_channels: int, n_classes: int, height: int, width: int, *, base: int = 16):
+    """Three conv blocks (two of them pooled) and a linear head: ~55k parameters for 28x28."""
+    import torch.nn as nn
+
+    h, w = height // 4, width // 4
+    return nn.Sequential(
+        nn.Conv2d(in_channels, base, 3, padding=1, bias=False), nn.BatchNorm2d(base), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(base, 2 * base, 3, padding=1, bias=False), nn.BatchNorm2d(2 * base), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(2 * base, 4 * base, 3, padding=1, bias=False), nn.BatchNorm2d(4 * base), nn.ReLU(inplace=True),
+        nn.Flatten(), nn.Dropout(0.1), nn.Linear(4 * base * h * w, n_classes),
+    )
+
+
+def _as_images(X, name: str = "X") -> np.ndarray:
+    x = np.asarray(X)
+    if x.ndim == 2:
+        side = int(math.isqrt(x.shape[1]))
+        if side * side != x.shape[1]:
+            raise TrainingInputError(f"{name} has shape {x.shape}: flat rows must be square images (e.g. 784 = 28x28)")
+        x = x.reshape(len(x), 1, side, side)
+    elif x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim != 4:
+        raise TrainingInputError(f"{name} has shape {x.shape}; expected (N, H, W), (N, C, H, W) or (N, H*W)")
+    if x.shape[-1] <= 4 and x.shape[1] > 4:  # channels last (N, H, W, C)
+        x = np.moveaxis(x, -1, 1)
+    if len(x) == 0:
+        raise TrainingInputError(f"{name} is empty")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).reshape(len(x), -1).any(axis=1).sum())
+        raise TrainingInputError(f"{name} holds NaN or infinite values in {bad} image(s)")
+    return x
+
+
+class ImageClassifier(ClassifierMixin, BaseEstimator):
+    """A CNN for small images (28x28 digits and other sizes), trained in memory.
+
+    On a GPU the whole training set lives on the device, batches are slices of it, the model is
+    channels_last under bf16 autocast, optionally ``torch.compile``d. On the CPU the same loop
+    uses every core. A one-cycle learning-rate schedule runs over all epochs.
+
+    Parameters
+    ----------
+    epochs, batch_size, max_lr, weight_decay:
+        The schedule: ``epochs`` passes, AdamW with a one-cycle schedule peaking at ``max_lr``.
+    width:
+        Channels of the first conv block (doubled in each of the next two).
+    device:
+        ``"auto"`` (the compute layer's choice), ``"cpu"`` or ``"cuda"``.
+    compile:
+        Wrap the model in ``torch.compile`` (worth it on GPUs, slower on small CPU runs).
+    warm_start:
+        Keep the learned weights between calls to ``fit`` (cheap refits for active learning).
+    checkpoint_dir:
+        Where to write ``last.pt`` after each epoch (atomically); ``resume`` picks it up.
+    callbacks:
+        Objects with ``on_train_begin / on_step_end / on_epoch_end / on_train_end``.
+    random_state:
+        Seed for initialisation and shuffling.
+    """
+
+    def __init__(self, *, epochs: int = 5, batch_size: int = 128, max_lr: float = 3e-3, weight_decay: float = 1e-4,
+                 width: int = 16, device: str = "auto", compile: bool = False, warm_start: bool = False,
+                 checkpoint_dir: str | None = None, resume: bool = False, callbacks: Sequence[Any] = (),
+                 random_state: int | None = None, verbose: int = 0):
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.max_lr = max_lr
+        self.weight_decay = weight_decay
+        self.width = width
+        self.device = device
+        self.compile = compile
+        self.warm_start = warm_start
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ helpers
+    def _torch_device(self):
+        import torch
+
+        if self.device == "auto":
+            from .. import compute
+
+            return compute.torch_device()
+        if self.device not in ("cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise TrainingInputError(f"device {self.device!r} is not one of auto, cpu, cuda")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise TrainingInputError(f"device {self.device!r} asked for, but torch.cuda.is_available() is False")
+        return torch.device(self.device)
+
+    def _to_tensor(self, x: np.ndarray, device):
+        import torch
+
+        t = torch.as_tensor(np.ascontiguousarray(x), device=device).float()
+        if x.dtype == np.uint8:
+            t = t / 255.0
+        t = (t - self.mean_) / self.std_
+        return t.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else t
+
+    def _check_y(self, y, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n:
+            raise TrainingInputError(f"y has shape {y.shape}; expected one label per image ({n})")
+        if y.dtype.kind == "f" and np.isnan(y).any():
+            raise TrainingInputError(f"y holds {int(np.isnan(y).sum())} NaN label(s)")
+        if y.dtype == object and any(v is None for v in y):
+            raise TrainingInputError("y holds missing labels (None)")
+        return y
+
+    # ------------------------------------------------------------------ API
+    def fit(self, X, y, *, validation_data: tuple | None = None, run_state: dict | None = None):
+        """Train on images ``X`` (uint8 or float) and labels ``y``; returns ``self``.
+
+        ``validation_data=(X_val, y_val)`` is scored after each epoch (``val_loss``,
+        ``val_accuracy``). ``run_state`` is stored in checkpoints (e.g. an MLflow run id).
+        """
+        import torch
+        import torch.nn.functional as F
+
+        x = _as_images(X)
+        y = self._check_y(y, len(x))
+        classes = np.unique(y)
+        if len(classes) < 2:
+            raise TrainingInputError(f"y holds a single class ({classes[0]!r}): a classifier needs at least 2")
+        keep = self.warm_start and hasattr(self, "model_")
+        if keep:
+            unknown = np.setdiff1d(classes, self.classes_)
+            if len(unknown):
+                raise TrainingInputError(
+                    f"y holds {len(unknown)} class(es) the model has no output for ({list(unknown[:5])}); "
+                    f"it was built for {len(self.classes_)}: refit without warm_start"
+                )
+            if x.shape[1:] != tuple(self.input_shape_):
+                raise TrainingInputError(f"X images are {x.shape[1:]}, the model was built for {tuple(self.input_shape_)}")
+        device = self._torch_device()
+        _loop.set_threads()
+        gen = torch.Generator().manual_seed(0 if self.random_state is None else int(self.random_state))
+        if self.random_state is not None:
+            torch.manual_seed(int(self.random_state))
+
+        dist = torch.distributed if torch.distributed.is_available() and torch.distributed.is_initialized() else None
+        rank, world = (dist.get_rank(), dist.get_world_size()) if dist else (0, 1)
+
+        start_epoch, ckpt = 1, None
+        ckpt_path = Path(self.checkpoint_dir) / "last.pt" if self.checkpoint_dir else None
+        if self.resume and ckpt_path is not None and ckpt_path.exists():
+            ckpt = _loop.load_checkpoint(ckpt_path)
+            if ckpt["epoch"] >= ckpt["epochs"]:
+                start_epoch = ckpt["epochs"] + 1
+            else:
+                start_epoch = ckpt["epoch"] + 1
+
+        if not keep:
+            self.classes_ = classes
+            self.input_shape_ = tuple(int(s) for s in x.shape[1:])
+            scale = 255.0 if x.dtype == np.uint8 else 1.0
+            self.mean_ = float(x.mean() / scale)
+            self.std_ = float(x.std() / scale) or 1.0
+            self.model_ = build_cnn(x.shape[1], len(classes), x.shape[2], x.shape[3], base=self.width)
+        if ckpt is not None:
+            self.classes_, self.mean_, self.std_ = ckpt["classes"], ckpt["mean"], ckpt["std"]
+            self.input_shape_ = tuple(ckpt["input_shape"])
+            self.model_ = build_cnn(self.input_shape_[0], len(self.classes_), self.input_shape_[1], self.input_shape_[2], base=self.width)
+            self.model_.load_state_dict(ckpt["model"])
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        y_idx = torch.as_tensor(np.fromiter((index[v] for v in y.tolist()), dtype=np.int64, count=len(y)), device=device)
+
+        model = self.model_.to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        xt = self._to_tensor(x, device)
+        train_model = model
+        if dist is not None:
+            train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if self.compile:
+            train_model = torch.compile(train_model)
+
+        per_rank = len(xt) // world
+        batch = min(self.batch_size, per_rank)
+        steps = max(per_rank // batch, 1)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.max_lr, weight_decay=self.weight_decay)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.max_lr, total_steps=steps * self.epochs)
+        if ckpt is not None and "optimizer" in ckpt:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            gen.set_state(ckpt["generator"])
+
+        val = None
+        if validation_data is not None:
+            vx = _as_images(validation_data[0], "X_val")
+            vy = self._check_y(validation_data[1], len(vx))
+            val = (vx, vy)
+
+        progress = _loop.Progress(epoch=start_epoch, epochs=self.epochs, step=0, steps_per_epoch=steps, samples_seen=0,
+                                  seconds=0.0, device=str(device), history=list(ckpt.get("history", [])) if ckpt else [])
+        self.progress_ = progress
+        callbacks = list(self.callbacks) if rank == 0 else []
+        self.run_state_ = dict(ckpt.get("run_state", {})) if ckpt else {}
+        if run_state:
+            self.run_state_.update(run_state)
+        _loop.call(callbacks, "on_train_begin", progress, self)
+        amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
+        started = _loop.now()
+        try:
+            for epoch in range(start_epoch, self.epochs + 1):
+                progress.epoch, progress.step = epoch, 0
+                train_model.train()
+                perm = torch.randperm(len(xt), generator=gen).to(device)
+                mine = perm[rank::world][: steps * batch]
+                loss_sum = torch.zeros((), device=device)
+                for step in range(steps):
+                    idx = mine[step * batch : (step + 1) * batch]
+                    if amp is not None:
+                        with amp:
+                            loss = F.cross_entropy(train_model(xt[idx]), y_idx[idx])
+                    else:
+                        loss = F.cross_entropy(train_model(xt[idx]), y_idx[idx])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+                    loss_sum += loss.detach()
+                    progress.step = step + 1
+                    progress.samples_seen += len(idx) * world
+                    progress.seconds = _loop.now() - started
+                    if callbacks and (step % 10 == 0 or step == steps - 1):
+                        progress.metrics["loss"] = float(loss.detach())
+                        _loop.call(callbacks, "on_step_end", progress)
+                    if self._stop_requested(progress, dist):
+                        break
+                train_loss = loss_sum / max(progress.step, 1)
+                if dist is not None:
+                    dist.all_reduce(train_loss)
+                    train_loss /= world
+                record = {"epoch": epoch, "loss": float(train_loss), "images_per_second": progress.images_per_second,
+                          "lr": float(scheduler.get_last_lr()[0])}
+                if val is not None and rank == 0:
+                    record.update(self._evaluate(*val))
+                progress.history.append(record)
+                progress.metrics.update({k: v for k, v in record.items() if k != "epoch"})
+                progress.seconds = _loop.now() - started
+                if ckpt_path is not None and rank == 0:
+                    _loop.save_checkpoint(ckpt_path, {
+                        "epoch": epoch, "epochs": self.epochs, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "classes": self.classes_,
+                        "mean": self.mean_, "std": self.std_, "input_shape": self.input_shape_, "history": progress.history,
+                        "run_state": self.run_state_, "stopped": progress.stop_requested,
+                    })
+                _loop.call(callbacks, "on_epoch_end", progress)
+                if self.verbose and rank == 0:
+                    print(f"epoch {epoch}/{self.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), flush=True)
+                if progress.stop_requested:
+                    progress.stopped = True
+                    break
+        finally:
+            model.eval()
+            self.model_ = model.to("cpu") if device.type != "cpu" and rank != 0 else model
+            _loop.call(callbacks, "on_train_end", progress)
+        self.history_ = progress.history
+        return self
+
+    def _stop_requested(self, progress, dist) -> bool:
+        import torch
+
+        wants = any(getattr(cb, "stop_requested", False) for cb in self.callbacks)
+        if dist is not None:  # every rank stops at the same step
+            flag = torch.tensor([1.0 if wants else 0.0])
+            dist.all_reduce(flag)
+            wants = bool(flag.item() > 0)
+        progress.stop_requested = progress.stop_requested or wants
+        return progress.stop_requested
+
+    def _logits(self, X, *, batch: int = 4096):
+        import torch
+
+        x = _as_images(X)
+        if x.shape[1:] != tuple(self.input_shape_):
+            raise TrainingInputError(f"X images are {x.shape[1:]}, the model was trained on {tuple(self.input_shape_)}")
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, len(x), batch):
+                t = self._to_tensor(x[i : i + batch], device)
+                if device.type == "cuda":
+                    with torch.autocast("cuda", dtype=torch.bfloat16):
+                        outs.append(self.model_(t).float())
+                else:
+                    outs.append(self.model_(t))
+        return torch.cat(outs)
+
+    def _evaluate(self, X, y) -> dict[str, float]:
+        import torch.nn.functional as F
+        import torch
+
+        logits = self._logits(X)
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        known = np.fromiter((v in index for v in np.asarray(y).tolist()), dtype=bool, count=len(y))
+        target = torch.as_tensor([index.get(v, 0) for v in np.asarray(y).tolist()], device=logits.device)
+        loss = float(F.cross_entropy(logits[known], target[known])) if known.any() else float("nan")
+        pred = logits.argmax(1).cpu().numpy()
+        acc = float(np.mean(self.classes_[pred] == np.asarray(y)))
+        self.model_.train()
+        return {"val_loss": loss, "val_accuracy": acc}
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        import torch
+
+        return torch.softmax(self._logits(X).float(), dim=1).cpu().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        return tags
