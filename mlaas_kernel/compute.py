@@ -349,6 +349,20 @@ class FastSlowProxy:
     def __repr__(self) -> str:
         return f"<{self._name} on {self.backend}: {self._obj!r}>"
 
+    # Pickling keeps the fitted object; the factories (closures) stay behind, so a proxy loaded
+    # from disk runs where it was fitted and raises instead of falling back.
+    def __getstate__(self) -> dict:
+        return {"name": self._name, "obj": self._obj, "on_fast": self._on_fast}
+
+    def __setstate__(self, state: dict) -> None:
+        self._name, self._obj, self._on_fast = state["name"], state["obj"], state["on_fast"]
+        self._log, self._last_fit = None, None
+
+        def no_slow_path():
+            raise RuntimeError(f"{self._name} was loaded from a pickle: it cannot move to the CPU")
+
+        self._slow_factory = no_slow_path
+
 
 # name -> (GPU "module:Class", CPU "module:Class", extra GPU keyword arguments)
 ESTIMATORS: Registry[tuple[str | None, str, dict]] = Registry("estimator", entry_point_group="mlaas.estimators")

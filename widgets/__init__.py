@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "LabelApp", "LearningCurve", "TableLabeler"]
+__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "LabelApp", "LearningCurve", "RunsDashboard", "TableLabeler", "TrainingMonitor"]
 _WIDGETS = {
     "BackendBadge": "backend_badge",
     "GridLabeler": "grid_labeler",
     "ImageLabeler": "image_labeler",
     "LabelApp": "label_app",
     "LearningCurve": "learning_curve",
+    "RunsDashboard": "runs_dashboard",
     "TableLabeler": "table_labeler",
+    "TrainingMonitor": "training_monitor",
 }
 
 

@@ -2,6 +2,7 @@
 
 from ._image import ImageClassifier, TrainingInputError, build_cnn
 from ._loop import Progress
+from ._tabular import TabularClassifier, TabularRegressor
 from ._run import TrainResult, split_dataset, train_dataset
 
-__all__ = ["ImageClassifier", "Progress", "TrainResult", "TrainingInputError", "build_cnn", "split_dataset", "train_dataset"]
+__all__ = ["ImageClassifier", "Progress", "TabularClassifier", "TabularRegressor", "TrainResult", "TrainingInputError", "build_cnn", "split_dataset", "train_dataset"]

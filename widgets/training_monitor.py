@@ -1,0 +1,133 @@
+"""TrainingMonitor: live curves, speed, ETA, device and memory, and a Stop button."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import ipywidgets as W
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def _memory(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        used = torch.cuda.max_memory_allocated() / 2**20
+        return f"{used:,.0f} MiB GPU memory (peak)"
+    try:
+        import resource
+
+        return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB RSS (peak)"
+    except ImportError:  # not on POSIX
+        return ""
+
+
+class TrainingMonitor(W.VBox):
+    """A training callback that draws itself: loss and accuracy per epoch, images per second,
+    a progress bar with the time left, the device and its memory, and a Stop button that ends
+    training cleanly after the current step (the run is marked as stopped, the checkpoint kept).
+
+    Use it as a callback, and run training with :meth:`run` so the kernel stays free to hear
+    the Stop button. :meth:`stop` is the button's public trigger.
+    """
+
+    def __init__(self, *, title: str = "Training", refresh_seconds: float = 0.5):
+        self.stop_requested = False
+        self.refresh_seconds = refresh_seconds
+        self._last_draw = 0.0
+        self._thread: threading.Thread | None = None
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, description="", layout=W.Layout(width="60%"))
+        self.stats = W.HTML()
+        self.status = W.HTML(f"<b>{title}</b>: waiting to start")
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", tooltip="end after the current step")
+        self.stop_button.on_click(lambda _b: self.stop())
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "validation accuracy"))
+        fig.add_scatter(x=[], y=[], name="train loss", mode="lines+markers", row=1, col=1)
+        fig.add_scatter(x=[], y=[], name="validation loss", mode="lines+markers", row=1, col=1)
+        fig.add_scatter(x=[], y=[], name="validation accuracy", mode="lines+markers", row=1, col=2)
+        fig.update_layout(height=300, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.2})
+        fig.update_xaxes(title_text="epoch")
+        self.figure = go.FigureWidget(fig)
+        self.title = title
+        super().__init__([self.status, W.HBox([self.bar, self.stop_button]), self.stats, self.figure])
+
+    # ---------------------------------------------------------- public triggers
+    def stop(self) -> None:
+        """Ask training to end after the current step."""
+        self.stop_requested = True
+        self.stop_button.disabled = True
+        self.status.value = f"<b>{self.title}</b>: stopping after the current step…"
+
+    def run(self, fn: Callable[[], Any]) -> "TrainingMonitor":
+        """Run ``fn`` (e.g. ``lambda: clf.fit(X, y)``) in a thread, so the kernel stays free for the Stop button."""
+        def target() -> None:
+            try:
+                self.result = fn()
+            except BaseException as exc:  # shown in the widget and re-raised by wait()
+                self.error = exc
+                self.status.value = f"<b>{self.title}</b>: failed: {type(exc).__name__}: {exc}"
+
+        self._thread = threading.Thread(target=target, name="mlaas-training", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Wait for :meth:`run`'s training to end (batch runs); returns its result or raises its error."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    # ---------------------------------------------------------- callback hooks
+    def on_train_begin(self, progress, estimator) -> None:
+        self.stop_requested = False
+        self.stop_button.disabled = False
+        self.status.value = f"<b>{self.title}</b>: training on <code>{progress.device}</code>"
+        self._draw_epochs(progress)
+
+    def on_step_end(self, progress) -> None:
+        if time.perf_counter() - self._last_draw >= self.refresh_seconds:
+            self._draw_stats(progress)
+
+    def on_epoch_end(self, progress) -> None:
+        self._draw_stats(progress)
+        self._draw_epochs(progress)
+
+    def on_train_end(self, progress) -> None:
+        self._draw_stats(progress)
+        self.stop_button.disabled = True
+        word = "stopped" if progress.stopped else "done"
+        last = progress.history[-1] if progress.history else {}
+        acc = f", validation accuracy {last['val_accuracy']:.2%}" if "val_accuracy" in last else ""
+        self.status.value = f"<b>{self.title}</b>: {word} after epoch {progress.epoch} of {progress.epochs}{acc}"
+
+    # ---------------------------------------------------------- drawing
+    def _draw_stats(self, progress) -> None:
+        self._last_draw = time.perf_counter()
+        eta = progress.eta_seconds
+        self.bar.value = progress.fraction
+        self.bar.description = f"{progress.fraction:.0%}"
+        eta_text = f"{eta:,.0f} s left" if eta is not None else ""
+        loss = progress.metrics.get("loss")
+        self.stats.value = (
+            f"epoch {progress.epoch}/{progress.epochs} · step {progress.step}/{progress.steps_per_epoch} · "
+            f"<b>{progress.images_per_second:,.0f} images/s</b> · {eta_text}"
+            + (f" · loss {loss:.4f}" if loss is not None else "")
+            + f" · {progress.device} · {_memory(progress.device)}"
+        )
+
+    def _draw_epochs(self, progress) -> None:
+        h = progress.history
+        epochs = [r["epoch"] for r in h]
+        with self.figure.batch_update():
+            self.figure.data[0].x, self.figure.data[0].y = epochs, [r["loss"] for r in h]
+            self.figure.data[1].x = [r["epoch"] for r in h if "val_loss" in r]
+            self.figure.data[1].y = [r["val_loss"] for r in h if "val_loss" in r]
+            self.figure.data[2].x = [r["epoch"] for r in h if "val_accuracy" in r]
+            self.figure.data[2].y = [r["val_accuracy"] for r in h if "val_accuracy" in r]
