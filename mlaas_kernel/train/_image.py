@@ -199,7 +199,9 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             train_model = torch.compile(train_model)
 
         per_rank = len(xt) // world
-        batch = min(self.batch_size, per_rank)
+        # batch_size is the global batch: each of the world's processes takes its share, so
+        # N processes make the same updates as one (and reach the same accuracy)
+        batch = max(min(self.batch_size // world, per_rank), 1)
         steps = max(per_rank // batch, 1)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.max_lr, weight_decay=self.weight_decay)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=self.max_lr, total_steps=steps * self.epochs)
