@@ -250,3 +250,28 @@ def test_grid_and_table_labelers_wiring_in_voila(browser_page, tmp_path, jupyter
     store = LabelStore(workspace / "labels.db")
     assert store.labels("grid", annotator="ana") == {int(item): "b"}
     assert store.labels("gpus", annotator="ana") == {0: "Mobile", 1: "Workstation"}
+
+
+def test_training_dashboard_shows_a_runs_curve(browser_page, project_copy, jupyter_env, workspace, port, artifacts, monkeypatch):
+    from mlaas_kernel import data
+    from mlaas_kernel.train import train_dataset
+
+    monkeypatch.setenv("MLAAS_WORKSPACE", str(workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    data.ingest("mnist", progress=False)
+    result = train_dataset("mnist", epochs=2, device="cpu")
+    page = browser_page
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "training", "--port", str(port), "--no-browser"]
+    with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila.log"):
+        page.goto(base + "/")
+        page.locator(".jp-RenderedPlotly").first.wait_for(timeout=120_000)
+        # the run's curves are drawn: one legend entry per metric of the selected run
+        expect(page.locator(".jp-RenderedPlotly .legendtext").first).to_contain_text(f"mnist-cnn ({result.run_id[:6]})", timeout=60_000)
+        expect(page.locator(".mlaas-runs")).to_contain_text("FINISHED")
+        assert page.locator(".jp-RenderedPlotly .scatterlayer .trace").count() == 3
+        assert page.locator(".jp-RenderedPlotly .scatterlayer .trace .point").count() == 6  # 3 metrics x 2 epochs
+        assert result.run_id[:6] in page.locator("select").first.inner_text()
+        page.screenshot(path=str(artifacts / "training-dashboard.png"), full_page=True)

@@ -16,6 +16,9 @@ PARAMETERS = {
     "02_explore.ipynb": [{"embedding_samples": 200, "embedding_method": "tsne"}, {"embedding_samples": 150, "embedding_method": "pca"}],
     "03_label.ipynb": [{"simulate": 40, "n_items": 400, "holdout": 300, "retrain_every": 10}],
     "label_app.ipynb": [{"n_items": 200}],
+    "04_train.ipynb": [{"epochs": 1}],
+    "04b_train_tabular.ipynb": [{"n_estimators": 20}],
+    "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
 
 
@@ -66,6 +69,10 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
     if notebook.name == "03_label.ipynb":
         assert "40 of 400 labeled by me" in text and "held-out accuracy after 40 labels" in text
         assert "label snapshot: mnist@sha256:" in text
+    if notebook.name == "04_train.ipynb":
+        assert "run id: " in text and "validation accuracy: 0.9" in text  # one epoch on 8,000 digits
+    if notebook.name == "04b_train_tabular.ipynb":
+        assert "accuracy 0." in text and "R² 0." in text
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
     assert (workspace / "datasets").is_dir()

@@ -132,6 +132,7 @@ def test_monitor_stop_ends_training_cleanly(workspace, digits):
     assert "stopped after epoch 2 of 4" in monitor.status.value and monitor.stop_button.disabled
     assert monitor.bar.value == pytest.approx(progress.fraction) and 0.25 < monitor.bar.value < 0.5
     assert list(monitor.figure.data[2].x) == [1, 2]
+    assert monitor.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"]["data"][2]["x"] == [1, 2]  # what the view shows
     state = torch.load(ckpt / "last.pt", weights_only=False)
     assert state["epoch"] == 2 and state["stopped"] is True
     run = tracker.client.get_run(tracker.run_id)

@@ -6,10 +6,11 @@ import threading
 import time
 
 import ipywidgets as W
-import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mlaas_kernel import track
+
+from ._plot import PlotOutput
 
 METRICS = ("loss", "val_loss", "val_accuracy")
 
@@ -29,10 +30,12 @@ class RunsDashboard(W.VBox):
         fig = make_subplots(rows=1, cols=3, subplot_titles=("train loss", "validation loss", "validation accuracy"))
         fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.25})
         fig.update_xaxes(title_text="epoch")
-        self.figure = go.FigureWidget(fig)
+        self._layout = fig.layout
+        self.figure = fig
+        self.plot = PlotOutput()
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.picker.observe(lambda _c: self._draw(), names="value")
-        super().__init__([W.HBox([self.picker, self.refresh_button]), self.summary, self.figure])
+        super().__init__([W.HBox([self.picker, self.refresh_button]), self.summary, self.plot])
         self._stop = threading.Event()
         self.refresh()
         if follow:
@@ -70,11 +73,13 @@ class RunsDashboard(W.VBox):
                 points = track.metric_history(run.info.run_id, key)
                 if points:
                     traces.append((col, run, key, points))
-        with self.figure.batch_update():
-            self.figure.data = []
-            for col, run, key, points in traces:
-                self.figure.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                                        name=f"{run.info.run_name} {key}", row=1, col=col)
+        fig = make_subplots(rows=1, cols=3, subplot_titles=("train loss", "validation loss", "validation accuracy"))
+        fig.update_layout(self._layout)
+        for col, run, key, points in traces:
+            fig.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                            name=f"{run.info.run_name} ({run.info.run_id[:6]}) {key}", row=1, col=col)
+        self.figure = fig
+        self.plot.show(fig)
         rows = "".join(
             f"<tr><td>{r.info.run_name}</td><td>{r.info.status}</td>"
             + "".join(f"<td>{r.data.metrics.get(k, float('nan')):.4f}</td>" for k in METRICS)

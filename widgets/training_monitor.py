@@ -10,6 +10,8 @@ import ipywidgets as W
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ._plot import PlotOutput
+
 
 def _memory(device: str) -> str:
     if device.startswith("cuda"):
@@ -52,9 +54,11 @@ class TrainingMonitor(W.VBox):
         fig.add_scatter(x=[], y=[], name="validation accuracy", mode="lines+markers", row=1, col=2)
         fig.update_layout(height=300, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.2})
         fig.update_xaxes(title_text="epoch")
-        self.figure = go.FigureWidget(fig)
+        self.figure = fig
+        self.plot = PlotOutput()
+        self.plot.show(fig)
         self.title = title
-        super().__init__([self.status, W.HBox([self.bar, self.stop_button]), self.stats, self.figure])
+        super().__init__([self.status, W.HBox([self.bar, self.stop_button]), self.stats, self.plot])
 
     # ---------------------------------------------------------- public triggers
     def stop(self) -> None:
@@ -125,9 +129,9 @@ class TrainingMonitor(W.VBox):
     def _draw_epochs(self, progress) -> None:
         h = progress.history
         epochs = [r["epoch"] for r in h]
-        with self.figure.batch_update():
-            self.figure.data[0].x, self.figure.data[0].y = epochs, [r["loss"] for r in h]
-            self.figure.data[1].x = [r["epoch"] for r in h if "val_loss" in r]
-            self.figure.data[1].y = [r["val_loss"] for r in h if "val_loss" in r]
-            self.figure.data[2].x = [r["epoch"] for r in h if "val_accuracy" in r]
-            self.figure.data[2].y = [r["val_accuracy"] for r in h if "val_accuracy" in r]
+        self.figure.data[0].x, self.figure.data[0].y = epochs, [r["loss"] for r in h]
+        self.figure.data[1].x = [r["epoch"] for r in h if "val_loss" in r]
+        self.figure.data[1].y = [r["val_loss"] for r in h if "val_loss" in r]
+        self.figure.data[2].x = [r["epoch"] for r in h if "val_accuracy" in r]
+        self.figure.data[2].y = [r["val_accuracy"] for r in h if "val_accuracy" in r]
+        self.plot.show(self.figure)
