@@ -48,6 +48,7 @@ test: setup
 bench: setup
 	$(BIN)/python bench/explore.py
 	$(BIN)/python bench/label_active.py
+	$(BIN)/python bench/train_mnist.py
 
 doctor: setup
 	$(BIN)/mlaas doctor

@@ -91,6 +91,7 @@ class Tracker:
         self._writer = None
         self.client = None
         self.seconds = 0.0  # time spent in tracking calls
+        self.timings = {"begin": 0.0, "steps": 0.0, "epochs": 0.0, "end": 0.0}  # the same, by hook
 
     # ------------------------------------------------------------ callback hooks
     def on_train_begin(self, progress, estimator) -> None:
@@ -122,7 +123,7 @@ class Tracker:
                 self._writer = SummaryWriter(str(workspace(self.workspace_dir) / "tensorboard" / (self.run_name or self.run_id)))
             except ImportError:
                 self._writer = None
-        self.seconds += time.perf_counter() - t
+        self._spent("begin", t)
 
     def on_step_end(self, progress) -> None:
         t = time.perf_counter()
@@ -130,7 +131,7 @@ class Tracker:
         self._add("train_loss_step", progress.metrics["loss"], step)
         if time.perf_counter() - self._last_flush > self.flush_seconds:
             self.flush()
-        self.seconds += time.perf_counter() - t
+        self._spent("steps", t)
 
     def on_epoch_end(self, progress) -> None:
         t = time.perf_counter()
@@ -139,7 +140,7 @@ class Tracker:
             if key != "epoch":
                 self._add(key, value, record["epoch"])
         self.flush()
-        self.seconds += time.perf_counter() - t
+        self._spent("epochs", t)
 
     def on_train_end(self, progress) -> None:
         t = time.perf_counter()
@@ -156,7 +157,12 @@ class Tracker:
             self.failures.append(f"set_terminated: {exc}")
         if self._writer is not None:
             self._writer.close()
-        self.seconds += time.perf_counter() - t
+        self._spent("end", t)
+
+    def _spent(self, hook: str, since: float) -> None:
+        took = time.perf_counter() - since
+        self.seconds += took
+        self.timings[hook] += took
 
     # ------------------------------------------------------------ delivery
     def _add(self, key: str, value: float, step: int) -> None:
