@@ -329,3 +329,37 @@ def test_tabular_models_on_the_gpu_table(workspace):
         TabularClassifier().fit(X.iloc[:5], ["a"] * 5)
     with pytest.raises(TrainingInputError, match="lacks column"):
         clf.predict(X.drop(columns=["TDP"]))
+
+
+def test_image_classifier_drives_active_learning(digits):
+    from mlaas_kernel import active
+
+    x, y = digits
+    pool = np.arange(1200)
+    learner = active.ActiveLearner(x[pool].reshape(len(pool), -1), model=lambda: ImageClassifier(epochs=15, batch_size=16, random_state=0, device="cpu"),
+                                   retrain_every=100, holdout=(x[5000:5500].reshape(500, -1), y[5000:5500].astype(str)))
+    for item in learner.next_items(100):
+        learner.teach(item, str(y[item]))
+    learner.wait(120)
+    assert learner.retrains == 1 and learner.history[0]["accuracy"] > 0.5
+    label, confidence = learner.suggestion(int(learner.next_items(1)[0]))
+    assert label in {str(d) for d in range(10)} and 0 < confidence <= 1
+    learner.close()
+
+
+def test_mlaas_tensorboard_serves_the_workspace_logs(train_env, workspace, tmp_path):
+    from _servers import serving
+
+    from mlaas_kernel.track import Tracker
+
+    tracker = Tracker(run_name="tb-check", workspace_dir=workspace)
+    x = np.random.default_rng(0).integers(0, 255, (64, 28, 28), dtype=np.uint8)
+    ImageClassifier(epochs=1, device="cpu", callbacks=[tracker]).fit(x, np.arange(64) % 2)
+    assert list((workspace / "tensorboard" / "tb-check").glob("events.out.tfevents.*"))
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlaas_kernel", "tensorboard", "--port", str(port)]
+    with serving(cmd, f"http://127.0.0.1:{port}/data/runs", env=train_env, cwd=tmp_path, log=tmp_path / "tb.log"):
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=10) as r:
+            assert "tb-check" in json.loads(r.read())
