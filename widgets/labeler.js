@@ -31,43 +31,38 @@ function editable(target) {
   return target && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
 }
 
+// A new element with a class name and, optionally, its text.
+function h(tag, className = "", text = "") {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
 function render({ model, el }) {
-  const style = document.createElement("style");
-  style.textContent = CSS;
-  const root = document.createElement("div");
-  root.className = "mlaas-labeler";
+  const style = h("style", "", CSS);
+  const root = h("div", "mlaas-labeler");
   root.tabIndex = 0;
-  const top = document.createElement("div");
-  top.className = "mlaas-labeler-top";
-  const progress = document.createElement("span");
-  progress.className = "mlaas-labeler-progress";
-  const bar = document.createElement("div");
-  bar.className = "mlaas-labeler-bar";
-  const fill = document.createElement("div");
+  const progress = h("span", "mlaas-labeler-progress");
+  const bar = h("div", "mlaas-labeler-bar");
+  const fill = h("div");
   bar.append(fill);
-  const rate = document.createElement("span");
-  const modelInfo = document.createElement("span");
-  modelInfo.className = "mlaas-labeler-model";
+  const rate = h("span");
+  const modelInfo = h("span", "mlaas-labeler-model");
+  const top = h("div", "mlaas-labeler-top");
   top.append(progress, bar, rate, modelInfo);
-  const stage = document.createElement("div");
-  stage.className = "mlaas-labeler-stage";
-  const suggestion = document.createElement("div");
-  suggestion.className = "mlaas-labeler-suggestion";
-  const buttons = document.createElement("div");
-  buttons.className = "mlaas-labeler-buttons";
-  const msg = document.createElement("div");
-  msg.className = "mlaas-labeler-msg";
-  const help = document.createElement("div");
-  help.className = "mlaas-labeler-help";
-  help.textContent = "keys: class key = label · Enter = accept suggestion · Backspace / Ctrl+Z = undo · S = skip · ← → = review";
+  const stage = h("div", "mlaas-labeler-stage");
+  const suggestion = h("div", "mlaas-labeler-suggestion");
+  const buttons = h("div", "mlaas-labeler-buttons");
+  const msg = h("div", "mlaas-labeler-msg");
+  const help = h("div", "mlaas-labeler-help",
+    "keys: class key = label · Enter = accept suggestion · Backspace / Ctrl+Z = undo · S = skip · ← → = review");
   root.append(top, stage, suggestion, buttons, msg, help);
   el.append(style, root);
 
-  const img = document.createElement("img");
-  img.className = "mlaas-labeler-img";
+  const img = h("img", "mlaas-labeler-img");
   img.alt = "item to label";
-  const table = document.createElement("table");
-  table.className = "mlaas-labeler-row";
+  const table = h("table", "mlaas-labeler-row");
 
   const drawButtons = () => {
     const keys = model.get("key_map");
@@ -107,24 +102,13 @@ function render({ model, el }) {
       img.dataset.item = String(item);
       if (stage.firstChild !== img) stage.replaceChildren(img);
     } else {
-      const rows = Object.entries(payload.row || {}).map(([k, v]) => {
-        const tr = document.createElement("tr");
-        const a = document.createElement("td");
-        a.textContent = k;
-        const b = document.createElement("td");
-        b.textContent = v;
-        tr.append(a, b);
+      const entries = Object.entries(payload.row || {});
+      if (payload.value !== undefined) entries.push([`${model.get("label_column")} (now)`, payload.value]);
+      const rows = entries.map(([k, v]) => {
+        const tr = h("tr");
+        tr.append(h("td", "", k), h("td", "", v));
         return tr;
       });
-      if (payload.value !== undefined) {
-        const tr = document.createElement("tr");
-        const a = document.createElement("td");
-        a.textContent = `${model.get("label_column")} (now)`;
-        const b = document.createElement("td");
-        b.textContent = payload.value;
-        tr.append(a, b);
-        rows.push(tr);
-      }
       table.replaceChildren(...rows);
       table.dataset.item = String(item);
       if (stage.firstChild !== table) stage.replaceChildren(table);
