@@ -149,6 +149,7 @@ class ImageFolder(Source):
     def __init__(self, path: str | os.PathLike, *, image_size: tuple[int, int] | None = None):
         self.path = Path(path)
         self.image_size = image_size
+        self._fingerprint: str | None = None
         self.default_name = _slug(self.path.resolve().name)
         self.description = f"image folder {self.path.name}"
 
@@ -165,12 +166,14 @@ class ImageFolder(Source):
         return files
 
     def fingerprint(self) -> str:
-        import hashlib
+        if self._fingerprint is None:  # hashing every image is the slow part: once per source
+            import hashlib
 
-        h = hashlib.sha256()
-        for label, path in self._files():
-            h.update(f"{label}/{path.name}:{file_digest(path)}\n".encode())
-        return f"sha256:{h.hexdigest()}" + (f":size={self.image_size}" if self.image_size else "")
+            h = hashlib.sha256()
+            for label, path in self._files():
+                h.update(f"{label}/{path.name}:{file_digest(path)}\n".encode())
+            self._fingerprint = f"sha256:{h.hexdigest()}" + (f":size={self.image_size}" if self.image_size else "")
+        return self._fingerprint
 
     def load(self, *, workdir: Path, progress: bool) -> Payload:
         import numpy as np
