@@ -37,6 +37,9 @@ def browser_page(tmp_path):
             headless=True, viewport={"width": 1400, "height": 1000},
         )
         page = context.new_page()
+        # Voilà answers a page once its notebook has run; on a busy 2-core machine that can take
+        # longer than Playwright's 30 s default when the preheated kernel is not ready yet.
+        page.set_default_navigation_timeout(180_000)
         try:
             yield page
         finally:
