@@ -427,7 +427,6 @@ def dataframe() -> Any:
     (first cell of a notebook), or the plain pandas already loaded stays in use, and that is
     recorded as a fallback.
     """
-    global _cudf_pandas_installed
     import sys
 
     def fast() -> Any:

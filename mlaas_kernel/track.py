@@ -194,11 +194,10 @@ class Tracker:
         return self.run_dir / "pending_metrics.jsonl"
 
     def _save_pending_file(self) -> None:
-        path = self._pending_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps({"key": k, "value": v, "timestamp": ts, "step": s}) + "\n" for k, v, ts, s in self.pending))
-        os.replace(tmp, path)
+        from ._atomic import atomic_write
+
+        text = "".join(json.dumps({"key": k, "value": v, "timestamp": ts, "step": s}) + "\n" for k, v, ts, s in self.pending)
+        atomic_write(self._pending_file(), lambda tmp: tmp.write_text(text))
 
     def _load_pending_file(self) -> None:
         path = self._pending_file()

@@ -40,7 +40,7 @@ def mnist_mirror(file_server, *, prefix="/mnist/"):
 
 def test_mnist_downloads_from_a_mirror_with_checksums(workspace, file_server):
     files = mnist_mirror(file_server)
-    source = data.MNIST(mirrors=(f"http://127.0.0.1:1/dead/", file_server.url + "/mnist/"), files=files, offline=False)
+    source = data.MNIST(mirrors=("http://127.0.0.1:1/dead/", file_server.url + "/mnist/"), files=files, offline=False)
     ds = data.ingest(source, progress=False)
     assert ds.manifest["mnist_source"] == "download" and len(ds) == 20000
     assert ds.table()["split"].value_counts().to_dict() == {"train": 10000, "test": 10000}

@@ -1,6 +1,5 @@
 """Every notebook executed headless, as batch users run them: papermill, then nbval."""
 
-import os
 import subprocess
 import sys
 

@@ -115,7 +115,6 @@ class StopAt:
 
 def test_monitor_stop_ends_training_cleanly(workspace, digits):
     from mlaas_kernel import track
-    from mlaas_kernel.train._run import train_dataset  # noqa: F401  (import check)
     from mlaas_widgets import TrainingMonitor
 
     x, y = digits

@@ -7,7 +7,6 @@ import time
 from typing import Any, Callable
 
 import ipywidgets as W
-import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ._plot import PlotOutput

@@ -11,7 +11,6 @@ import datetime as _dt
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
@@ -342,19 +341,6 @@ def _schema(frame) -> dict[str, str]:
     return {str(c): str(t) for c, t in frame.dtypes.items()}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def ingest(
     source: "str | os.PathLike | Source",
     *,
@@ -428,7 +414,8 @@ def ingest(
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **payload.extra,
         }
-        _write_atomic(staging / "manifest.json", json.dumps(manifest, indent=2, default=str))
+        # written last, inside the staging folder that is renamed into place whole
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         old = None
         if target.exists():
             old = root / f".old-{name}-{uuid.uuid4().hex[:8]}"

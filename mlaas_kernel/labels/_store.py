@@ -6,12 +6,12 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._atomic import atomic_write
 from ..data._workspace import DataError, check_name, workspace
 from ._agreement import cohen_kappa, consensus, disagreements, fleiss_kappa
 from ._sqlite import SQLiteEvents
@@ -54,19 +54,6 @@ class Snapshot:
     def ref(self) -> str:
         """What training records: ``dataset@sha256:...``."""
         return f"{self.dataset}@sha256:{self.hash}"
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then move the result to ``path`` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _text(value: Any, what: str) -> str:
@@ -201,7 +188,7 @@ class LabelStore:
             "parquet": lambda p: frame.to_parquet(p, index=False),
             "jsonl": lambda p: frame.to_json(p, orient="records", lines=True),
         }
-        _atomic_write(path, writers[fmt])
+        atomic_write(path, writers[fmt])
         return path
 
     def import_file(self, dataset: str, path: str | os.PathLike) -> int:
@@ -285,7 +272,7 @@ class LabelStore:
                 table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"mlaas": json.dumps(meta).encode()})
                 pq.write_table(table, p)
 
-            _atomic_write(path, write)
+            atomic_write(path, write)
         return Snapshot(dataset, digest, len(items), path)
 
 

@@ -283,7 +283,6 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                     break
         finally:
             model.eval()
-            self.model_ = model.to("cpu") if device.type != "cpu" and rank != 0 else model
             _loop.call(callbacks, "on_train_end", progress)
         self.history_ = progress.history
         return self
