@@ -8,8 +8,9 @@ PORT ?= 8888
 TORCH_CPU ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 HAS_GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo 1)
-EXTRAS := test,bench$(if $(HAS_GPU),$(comma)gpu$(comma)torch)
+# comma must be defined before EXTRAS expands it (:= expands at once).
 comma := ,
+EXTRAS := test,bench$(if $(HAS_GPU),$(comma)gpu$(comma)torch)
 STAMP := $(VENV)/.installed
 
 .PHONY: setup lab test bench doctor clean help

@@ -125,6 +125,57 @@ def file_server():
 
 
 @pytest.fixture
+def browser_page(tmp_path, request):
+    """A Chromium page (fresh profile) that fails the test on any console error or page exception.
+
+    ``page.console_errors`` lists them; a test that provokes an error on purpose clears it.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from _browser import CHROMIUM, CHROMIUM_ARGS, ConsoleErrors, require_chromium
+
+    require_chromium()
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+            headless=True, viewport={"width": 1400, "height": 1000},
+        )
+        page = context.new_page()
+        errors = ConsoleErrors()
+        errors.attach(page)
+        page.console_errors = errors
+        # Voilà answers a page once its notebook has run; on a busy 2-core machine that can take
+        # longer than Playwright's 30 s default when the preheated kernel is not ready yet.
+        page.set_default_navigation_timeout(180_000)
+        try:
+            yield page
+        finally:
+            context.close()
+        failed = request.node.stash.get(_FAILED, False)
+        if errors and not failed:
+            pytest.fail("the browser logged errors:\n" + "\n".join(errors), pytrace=False)
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """The notebooks in a scratch folder, so a browser session never writes to the repository's."""
+    root = tmp_path / "project"
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    return root
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+    return report
+
+
+@pytest.fixture
 def artifacts(request):
     """A folder kept after the run for screenshots and output notebooks (test-artifacts/)."""
     path = ARTIFACTS / request.node.name.replace("/", "_")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -12,46 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from _servers import serving
-from conftest import REPO
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 pytestmark = [pytest.mark.browser]
-
-if not CHROMIUM.exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must install Debian's chromium (see .ci/run)")
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-@pytest.fixture
-def browser_page(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1400, "height": 1000},
-        )
-        page = context.new_page()
-        # Voilà answers a page once its notebook has run; on a busy 2-core machine that can take
-        # longer than Playwright's 30 s default when the preheated kernel is not ready yet.
-        page.set_default_navigation_timeout(180_000)
-        try:
-            yield page
-        finally:
-            context.close()
-
-
-@pytest.fixture
-def project_copy(tmp_path):
-    """The notebooks in a scratch folder, so a browser session never writes to the repository's."""
-    root = tmp_path / "project"
-    shutil.copytree(REPO / "notebooks", root / "notebooks")
-    return root
 
 
 def test_lab_runs_the_explore_notebook(browser_page, project_copy, jupyter_env, workspace, port, artifacts):

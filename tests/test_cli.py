@@ -129,10 +129,10 @@ def test_lab_command_line(monkeypatch, tmp_path):
 
 def test_extra_server_arguments_pass_through(monkeypatch):
     seen = {}
-    monkeypatch.setattr(cli, "cmd_dashboard", lambda args: seen.update(vars(args)) or 0)
+    monkeypatch.setattr(cli.lab, "cmd_dashboard", lambda args: seen.update(vars(args)) or 0)
     assert cli.main(["dashboard", "nb.ipynb", "--port", "9999", "--", "--theme=dark"]) == 0
     assert seen["port"] == 9999 and seen["voila_args"] == ["--theme=dark"] and seen["notebook"] == "nb.ipynb"
-    cmd = cli.dashboard_command(cli.Path("nb.ipynb"), 9999, open_browser=False, extra=["--theme=dark"])
+    cmd = cli.dashboard_command(__import__("pathlib").Path("nb.ipynb"), 9999, open_browser=False, extra=["--theme=dark"])
     assert cmd[-1] == "--theme=dark" and "--Voila.ip=127.0.0.1" in cmd and "--preheat_kernel=True" in cmd
 
 

@@ -46,9 +46,32 @@ def test_notebooks_are_committed_without_outputs_and_with_parameters():
 
 
 def test_bundled_data_matches_the_published_checksums():
+    """The bundled MNIST test set is the published one (an earlier copy was a corrupted reshuffle)."""
+    import gzip
+    import hashlib
+
+    import numpy as np
+
     from mlaas_kernel.data import file_digest
     from mlaas_kernel.data._sources import _bundled
 
-    assert file_digest(_bundled("mnist", "t10k-images-idx3-ubyte.gz")) == "b234daf65db3e4272c886f630695d3bfd3d7a3401cd67f17fd4e2ce719fc4488"
-    assert file_digest(_bundled("mnist", "t10k-labels-idx1-ubyte.gz")) == "164f11fd9ac9690604ea27b860b699a4a80c074d539970dad5dff0b1c26719f8"
+    # MD5s of the decompressed files as published with MNIST (and in ../shared/data/README.md).
+    published = {"t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea", "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637"}
+    raw = {}
+    for name, md5 in published.items():
+        raw[name] = gzip.decompress(_bundled("mnist", name).read_bytes())
+        assert hashlib.md5(raw[name]).hexdigest() == md5, f"bundled {name} is not the published MNIST file"
+    images = np.frombuffer(raw["t10k-images-idx3-ubyte.gz"][16:], np.uint8).reshape(-1, 28 * 28)
+    labels = np.frombuffer(raw["t10k-labels-idx1-ubyte.gz"][8:], np.uint8)
+    assert len(images) == len(labels) == 10_000
+    assert len(np.unique(images, axis=0)) == 10_000, "duplicated images in the bundled test set"
+    assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert file_digest(_bundled("gpu-benchmarks", "GPU_benchmarks_v7.csv")) == "3d4d3476f32d24bb77f54a5856b9936ad518af160e0f701e130cfaa87de74012"
+
+
+def test_make_installs_the_gpu_extra_where_a_gpu_is_found():
+    """``make`` on a GPU machine asks for ``.[test,bench,gpu,torch]`` (a misplaced ``comma`` once made it ``benchgputorch``)."""
+    out = subprocess.run(["make", "-n", "-B", "HAS_GPU=1", "VENV=/nonexistent-venv", "setup"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert '-e ".[test,bench,gpu,torch]"' in out
+    cpu = subprocess.run(["make", "-n", "-B", "HAS_GPU=", "VENV=/nonexistent-venv", "setup"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert '-e ".[test,bench]"' in cpu and "torch==2.13.0" in cpu

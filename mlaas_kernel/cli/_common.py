@@ -1,0 +1,38 @@
+"""What every command module shares: the program name, errors, the workspace, ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+PROG = "mlaas"
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _export_workspace() -> Path:
+    """Resolve the workspace once, here, and hand its absolute path to kernels and servers."""
+    from ..data import workspace
+
+    root = workspace()
+    os.environ["MLAAS_WORKSPACE"] = str(root)
+    return root
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _notebooks_dir() -> Path:
+    return Path(os.environ.get("MLAAS_NOTEBOOKS", "notebooks")).absolute()

@@ -1,0 +1,107 @@
+"""Servers on 127.0.0.1: ``mlaas lab``, ``mlaas dashboard``, ``mlaas tensorboard``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ._common import _export_workspace, _fail, _notebooks_dir, _port_free
+
+def lab_command(port: int, *, open_browser: bool, extra: Sequence[str] = ()) -> list[str]:
+    """The JupyterLab command line ``mlaas lab`` runs."""
+    cmd = [
+        sys.executable, "-m", "jupyterlab",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--ServerApp.open_browser={open_browser}", f"--ServerApp.root_dir={Path.cwd()}",
+    ]
+    if _notebooks_dir().is_dir():
+        rel = os.path.relpath(_notebooks_dir(), Path.cwd())
+        if not rel.startswith(".."):
+            cmd.append(f"--LabApp.default_url=/lab/tree/{rel}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return cmd + list(extra)
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    if os.environ.get("JUPYTER_TOKEN", None) == "":
+        return _fail("JUPYTER_TOKEN is set but empty: the workbench does not serve JupyterLab without a token")
+    if not _port_free(args.port):
+        return _fail(f"port {args.port} on 127.0.0.1 is in use; pick another with --port")
+    _export_workspace()
+    cmd = lab_command(args.port, open_browser=not args.no_browser, extra=args.jupyter_args)
+    print("starting JupyterLab: " + " ".join(cmd[1:]), flush=True)
+    os.execv(cmd[0], cmd)  # same PID: whoever started us can stop JupyterLab by it
+    return 0  # pragma: no cover
+
+
+
+def resolve_dashboard(name: str) -> Path:
+    """A notebook path, or the name of an app in notebooks/dashboards (``label`` -> ``label_app.ipynb``)."""
+    path = Path(name)
+    if path.suffix == ".ipynb":
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such notebook")
+        return path
+    folder = _notebooks_dir() / "dashboards"
+    for candidate in (f"{name}.ipynb", f"{name}_app.ipynb", f"{name}_dashboard.ipynb"):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    have = sorted(p.stem for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+    raise FileNotFoundError(f"no dashboard {name!r}; give a notebook path or one of: {', '.join(have) or '(none)'}")
+
+
+def dashboard_command(notebook: Path, port: int, *, open_browser: bool, extra: Sequence[str] = ()) -> list[str]:
+    """The Voilà command line ``mlaas dashboard`` runs."""
+    return [
+        sys.executable, "-m", "voila", str(notebook),
+        f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
+        "--preheat_kernel=True", "--pool_size=1", "--show_tracebacks=True",
+        *([] if open_browser else ["--no-browser"]), *extra,
+    ]
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    try:
+        notebook = resolve_dashboard(args.notebook)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    if not _port_free(args.port):
+        return _fail(f"port {args.port} on 127.0.0.1 is in use; pick another with --port")
+    _export_workspace()
+    cmd = dashboard_command(notebook, args.port, open_browser=not args.no_browser, extra=args.voila_args)
+    print(f"serving {notebook} with Voilà on http://127.0.0.1:{args.port}/", flush=True)
+    os.execv(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
+
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from ..data import workspace
+
+    if not _port_free(args.port):
+        return _fail(f"port {args.port} on 127.0.0.1 is in use; pick another with --port")
+    logdir = workspace() / "tensorboard"
+    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(args.port)]
+    print(f"TensorBoard on http://127.0.0.1:{args.port}/ for {logdir}", flush=True)
+    os.execv(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``mlaas`` parser."""
+    p = sub.add_parser("lab", help="start JupyterLab on 127.0.0.1, opened on notebooks/", description="Start JupyterLab on 127.0.0.1 with a token (set JUPYTER_TOKEN to choose it), opened on notebooks/. Arguments after -- go to JupyterLab.")
+    p.add_argument("--port", type=int, default=int(os.environ.get("MLAAS_LAB_PORT", 8888)), help="port (default 8888, or $MLAAS_LAB_PORT)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_lab)
+    p = sub.add_parser("tensorboard", help="serve the workspace's TensorBoard logs on 127.0.0.1", description="Serve workspace/tensorboard with TensorBoard on 127.0.0.1.")
+    p.add_argument("--port", type=int, default=6006, help="port (default 6006)")
+    p.set_defaults(func=cmd_tensorboard)
+    p = sub.add_parser("dashboard", help="serve a notebook as a Voilà dashboard", description="Serve NOTEBOOK (a path, or the name of an app in notebooks/dashboards) with Voilà on 127.0.0.1, with a preheated kernel. Arguments after -- go to Voilà.")
+    p.add_argument("notebook", help="notebook path or dashboard name")
+    p.add_argument("--port", type=int, default=int(os.environ.get("MLAAS_DASHBOARD_PORT", 8866)), help="port (default 8866)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_dashboard)

@@ -1,0 +1,71 @@
+"""``mlaas train``: the CNN on an image dataset, tracked."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from ._common import _export_workspace, _fail
+
+def _print_train_result(run_id, metrics: dict, model_path, stopped: bool, notes=()) -> None:
+    print(f"run id: {run_id}")
+    for key in ("accuracy", "val_loss", "loss", "images_per_second"):
+        if key in metrics:
+            print(f"  {key:<18} {metrics[key]:.4f}" if key != "images_per_second" else f"  {key:<18} {metrics[key]:,.0f}")
+    print(f"model: {model_path}")
+    for note in notes:
+        print(f"note: {note}")
+    if stopped:
+        print("stopped before the last epoch; `mlaas train ... --resume` continues")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+
+    from ..data import DataError
+    from ..train import TrainingInputError
+
+    _export_workspace()
+    options = {"epochs": args.epochs, "batch_size": args.batch_size, "labels": args.labels, "resume": args.resume,
+               "random_state": args.seed, "device": args.device, "compile": args.compile, "verbose": 1}
+    if args.nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "mlaas_kernel.train._ddp", args.dataset, "--options", json.dumps(options)]
+        print(f"launching {args.nproc} processes with torchrun", flush=True)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        result = None
+        for line in proc.stdout.splitlines():
+            if line.startswith("MLAAS_RESULT "):
+                result = json.loads(line[len("MLAAS_RESULT "):])
+            else:
+                print(line)
+        if proc.returncode != 0 or result is None:
+            return _fail(f"torchrun exited with {proc.returncode}", 1)
+        _print_train_result(result["run_id"], result["metrics"], result["model_path"], result["stopped"])
+        return 0
+    from ..train import train_dataset
+
+    if args.resume:
+        print("resuming from the last checkpoint", flush=True)
+    try:
+        res = train_dataset(args.dataset, **options)
+    except (TrainingInputError, DataError) as exc:
+        return _fail(str(exc), 1)
+    _print_train_result(res.run_id, res.metrics, res.model_path, res.stopped, res.notes)
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's commands to the ``mlaas`` parser."""
+    p = sub.add_parser("train", help="train a CNN on an image dataset, tracked in MLflow", description="Train on DATASET's own labels (or a label snapshot's), tracked in MLflow and TensorBoard; prints the run id and final metrics. A checkpoint is written after each epoch; --resume continues a run that was killed.")
+    p.add_argument("dataset")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
+    p.add_argument("--labels", metavar="SNAPSHOT", help="train on a label snapshot: a path or DATASET@sha256:HASH")
+    p.add_argument("--nproc", type=int, default=1, help="processes (DDP through torchrun; one per GPU, or gloo on the CPU)")
+    p.add_argument("--resume", action="store_true", help="continue from the dataset's last checkpoint")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default: the compute layer's choice)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_train)
