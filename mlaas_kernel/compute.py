@@ -46,7 +46,19 @@ __all__ = [
 DEVICE_CHOICES = ("auto", "gpu", "cpu")
 # Modules whose RuntimeError / MemoryError mean "the GPU path cannot run here".
 _GPU_MODULE_PREFIXES = ("cupy", "cupy_backends", "cudf", "cuml", "rmm", "cuda", "numba.cuda", "pylibcudf")
-_GPU_MESSAGE_HINTS = ("cuda", "no cuda-capable device", "nvidia driver", "gpu")
+# What a plain RuntimeError (torch raises those) says when there is no usable GPU. Only these
+# phrases: a message that merely mentions "cuda" or "gpu" (a tensor on the wrong device, say)
+# is a bug to show, not a reason to move to the CPU.
+_NO_GPU_MESSAGES = (
+    "no cuda-capable device is detected",
+    "found no nvidia driver",
+    "nvidia driver on your system is too old",
+    "cuda driver version is insufficient",
+    "torch not compiled with cuda enabled",
+    "cudaerrornodevice",
+    "cuda_error_no_device",
+    "cudaerrorinsufficientdriver",
+)
 
 
 class GPUUnavailableError(RuntimeError):
@@ -142,7 +154,11 @@ def fallbacks() -> list[Fallback]:
 
 
 def strict() -> bool:
-    """True when ``MLAAS_STRICT_GPU`` asks to raise instead of falling back."""
+    """True when fallbacks raise: ``MLAAS_STRICT_GPU`` is set, or ``MLAAS_DEVICE=gpu`` demands the GPU."""
+    return _strict_env() or os.environ.get("MLAAS_DEVICE", "").strip().lower() == "gpu"
+
+
+def _strict_env() -> bool:
     return os.environ.get("MLAAS_STRICT_GPU", "").strip().lower() in ("1", "true", "yes", "on")
 
 
@@ -212,9 +228,10 @@ def detect(*, refresh: bool = False) -> DeviceInfo:
 def is_gpu_unavailable(exc: BaseException) -> bool:
     """True for the errors that mean "the GPU path cannot run here".
 
-    That is an ImportError, :class:`GPUUnavailableError`, or a RuntimeError / MemoryError
-    raised by a CUDA library (CuPy, cuDF, cuML, RMM, CUDA Python, torch.cuda). A ValueError
-    from bad input, or a RuntimeError of pure-Python code, is not one: those are re-raised.
+    That is an ImportError, :class:`GPUUnavailableError`, a RuntimeError / MemoryError raised
+    by a CUDA library (CuPy, cuDF, cuML, RMM, CUDA Python), or a RuntimeError whose message is
+    one of the few that say "no device / no driver" (torch's). A ValueError from bad input, a
+    device-mismatch RuntimeError, or any other RuntimeError is not one: those are re-raised.
     """
     if isinstance(exc, (ImportError, GPUUnavailableError)):
         return True
@@ -223,13 +240,14 @@ def is_gpu_unavailable(exc: BaseException) -> bool:
         if module.startswith(_GPU_MODULE_PREFIXES):
             return True
         message = str(exc).lower()
-        return any(hint in message for hint in _GPU_MESSAGE_HINTS)
+        return any(phrase in message for phrase in _NO_GPU_MESSAGES)
     return False
 
 
 def _fall_back(operation: str, reason: str, log: FallbackLog | None) -> None:
     if strict():
-        raise StrictGPUError(f"MLAAS_STRICT_GPU is set and {operation!r} would fall back to the CPU: {reason}")
+        why = "MLAAS_STRICT_GPU is set" if _strict_env() else "MLAAS_DEVICE=gpu demands the GPU"
+        raise StrictGPUError(f"{why} and {operation!r} would fall back to the CPU: {reason}")
     (log or LOG).record(operation, reason)
 
 

@@ -184,3 +184,41 @@ def test_strict_mode_proves_the_gpu_paths_run(compute_state, monkeypatch):
     monkeypatch.setenv("MLAAS_STRICT_GPU", "1")
     assert compute.array_module().__name__ == "cupy"
     assert compute.torch_device().type == "cuda"
+
+
+def test_a_device_mismatch_is_a_bug_not_a_fallback(compute_state, monkeypatch):
+    """A RuntimeError that merely mentions CUDA (a tensor on the wrong device) is raised, not hidden on the CPU."""
+    compute = compute_state
+    as_gpu(compute, monkeypatch)
+
+    def mismatch():
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!")
+
+    with pytest.raises(RuntimeError, match="same device"):
+        compute.run("op", mismatch, lambda: "slow")
+    with pytest.raises(RuntimeError, match="GPU kernel"):
+        compute.run("op", lambda: (_ for _ in ()).throw(RuntimeError("bad shape in my GPU kernel wrapper")), lambda: "slow")
+    assert compute.fallbacks() == []
+
+    def no_driver():
+        raise RuntimeError("Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and installed a driver")
+
+    assert compute.run("op", no_driver, lambda: "slow") == "slow"
+    assert [f.operation for f in compute.fallbacks()] == ["op"]
+
+
+def test_device_gpu_never_falls_back_silently(compute_state, monkeypatch):
+    """MLAAS_DEVICE=gpu demands the GPU: an operation that would move to the CPU raises, strict or not."""
+    compute = compute_state
+    as_gpu(compute, monkeypatch)
+    monkeypatch.setenv("MLAAS_DEVICE", "gpu")
+    assert compute.strict()
+    proxy = compute.FastSlowProxy("Toy", ToyFast, ToySlow)
+    proxy.fit([1.0])
+    with pytest.raises(compute.StrictGPUError, match="MLAAS_DEVICE=gpu demands the GPU and 'Toy.transform' would fall back"):
+        proxy.transform([1.0])
+    with pytest.raises(compute.StrictGPUError, match="'nogpu' would fall back"):
+        compute.run("nogpu", None, lambda: "slow")
+    assert compute.fallbacks() == []
+    monkeypatch.setenv("MLAAS_DEVICE", "auto")
+    assert not compute.strict()
