@@ -75,3 +75,22 @@ def test_make_installs_the_gpu_extra_where_a_gpu_is_found():
     assert '-e ".[test,bench,gpu,torch]"' in out
     cpu = subprocess.run(["make", "-n", "-B", "HAS_GPU=", "VENV=/nonexistent-venv", "setup"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert '-e ".[test,bench]"' in cpu and "torch==2.13.0" in cpu
+
+
+def test_gpu_extra_asks_for_the_cuml_that_tabular_training_needs():
+    """_tabular.py passes max_depth=None (cuML >= 26.04) and reads feature_importances_ (NVIDIA/cuml#7275, before 26.04)."""
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["gpu"]
+    floors = {_name(r): tuple(int(x) for x in re.search(r">=\s*([\d.]+)", r).group(1).split(".")[:2]) for r in extra if ">=" in r}
+    assert floors["cuml-cu12"] >= (26, 4) and floors["cudf-cu12"] == floors["cuml-cu12"]
+    source = (REPO / "mlaas_kernel" / "train" / "_tabular.py").read_text()
+    assert "max_depth" in source and "feature_importances_" in source  # still what the floor is for
+
+
+def test_umap_is_declared_for_the_cpu_umap_path():
+    """compute.estimator("UMAP") needs umap-learn on the CPU: a fresh install must have it."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "umap-learn" in {_name(r) for r in project["dependencies"]}
+    from mlaas_kernel import compute
+
+    assert compute.ESTIMATORS.get("UMAP")[1] == "umap:UMAP"
+    import umap  # noqa: F401  (installed by the dependency above)
