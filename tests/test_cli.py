@@ -1,6 +1,7 @@
 """The mlaas command, run as a user runs it: a real process."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -26,12 +27,14 @@ def env(jupyter_env, workspace):
 def test_every_command_has_help():
     out = mlaas("--help")
     assert out.returncode == 0
-    commands = ["doctor", "lab", "ingest", "datasets", "run", "dashboard", "labels"]
+    commands = ["doctor", "lab", "ingest", "datasets", "run", "dashboard", "labels", "train", "tensorboard"]
     for command in commands:
         assert command in out.stdout
         sub = mlaas(command, "--help")
         assert sub.returncode == 0 and "usage: mlaas " + command in sub.stdout
     assert "-p NAME VALUE" in mlaas("run", "--help").stdout
+    listed = set(re.findall(r"^    (\w[\w-]*)\s", out.stdout.split("COMMAND", 2)[-1], re.M))
+    assert listed == set(commands), f"commands without a test of their --help: {listed - set(commands)}"
 
 
 @pytest.mark.skipif(compute.detect(refresh=True).is_gpu, reason="reports a machine without a GPU")

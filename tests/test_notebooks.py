@@ -20,6 +20,15 @@ PARAMETERS = {
     "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
 
+# The datasets each notebook leaves in a fresh workspace (papermill runs each in its own).
+INGESTS = {
+    "02_explore.ipynb": {"gpu-benchmarks", "mnist"},
+    "03_label.ipynb": {"mnist"},
+    "label_app.ipynb": {"mnist"},
+    "04_train.ipynb": {"mnist"},
+    "04b_train_tabular.ipynb": {"gpu-benchmarks"},
+}
+
 
 def n_points(values) -> int:
     """Length of a plotly JSON array, plain or base64-encoded typed array ({"dtype", "bdata"})."""
@@ -74,7 +83,11 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         assert "accuracy 0." in text and "R² 0." in text
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
-    assert (workspace / "datasets").is_dir()
+    from mlaas_kernel.data import list_datasets
+
+    ingested = {d.name for d in list_datasets(workspace_dir=workspace)}
+    expected = INGESTS.get(notebook.name, set()) | ({params["source"]} if "source" in params else set())
+    assert ingested == expected, f"{notebook.name} left datasets {ingested}, expected {expected}"
 
 
 @pytest.mark.notebook
