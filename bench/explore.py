@@ -86,9 +86,36 @@ DUCKDB_SQL = {
 }
 
 
-def checksum(frame) -> tuple[int, float]:
-    """Rows and the sum of the v1 column of a query's answer (any engine's, via pandas)."""
-    return len(frame), round(float(frame["v1"].astype("float64").sum()), 3)
+KEYS = {"q1": ["id1"], "q2": ["id1", "id2"], "q3": ["id3"], "q4": ["id4"], "q5": ["id6"]}
+
+
+def canonical(frame, q: str):
+    """A query's answer (any engine's, via pandas) in one form: keys as text, rows sorted by key,
+    value columns as float64 in a fixed order, so two engines' answers compare cell by cell."""
+    keys = KEYS[q]
+    values = sorted(c for c in frame.columns if c not in keys)
+    out = frame[keys + values].copy()
+    for k in keys:
+        out[k] = out[k].astype(str)
+    for v in values:
+        out[v] = out[v].astype("float64")
+    return out.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def same_answer(a, b) -> str | None:
+    """None when two canonical answers agree in every key and value (floats to 1e-9 relative);
+    otherwise what differs."""
+    if list(a.columns) != list(b.columns):
+        return f"columns {list(a.columns)} vs {list(b.columns)}"
+    if len(a) != len(b):
+        return f"{len(a):,} vs {len(b):,} groups"
+    for c in a.columns:
+        x, y = a[c].to_numpy(), b[c].to_numpy()
+        equal = np.isclose(x, y, rtol=1e-9, atol=1e-9) if x.dtype.kind == "f" else (x == y)
+        if not equal.all():
+            i = int(np.argmin(equal))
+            return f"column {c}, row {i}: {x[i]!r} vs {y[i]!r} ({int((~equal).sum()):,} cells differ)"
+    return None
 
 
 def best_of(fn, repeat: int):
@@ -122,7 +149,7 @@ def main(argv=None) -> int:
     print(f"generated in {time.perf_counter() - t:.1f} s ({frame.memory_usage(deep=False).sum() / 2**20:,.0f} MiB)", flush=True)
 
     results: dict[str, dict[str, float]] = {}
-    checks: dict[str, dict[str, tuple]] = {}
+    answers: dict[str, dict[str, object]] = {}
     for engine in engines:
         if engine == "workbench":
             queries, data, to_pandas = pandas_queries(pd), frame, lambda r: r
@@ -146,11 +173,11 @@ def main(argv=None) -> int:
             label = f"duckdb {duckdb.__version__}"
         else:
             parser.error(f"unknown engine {engine!r}; valid: workbench, polars, duckdb")
-        results[label], checks[label] = {}, {}
+        results[label], answers[label] = {}, {}
         for q, fn in queries.items():
             seconds, out = best_of(lambda: fn(data), args.repeat)
             results[label][q] = seconds
-            checks[label][q] = checksum(to_pandas(out))
+            answers[label][q] = canonical(to_pandas(out), q)
             print(f"  {label:<28} {q} {QUERIES[q]:<24} {seconds:8.3f} s", flush=True)
 
     labels = list(results)
@@ -168,11 +195,15 @@ def main(argv=None) -> int:
     totals = {lbl: sum(results[lbl].values()) for lbl in labels}
     print(f"{'total':<28}" + "".join(f"{f'{totals[lbl]:.3f} s' + ('' if lbl == base else f' ({totals[lbl] / totals[base]:.2f}x)'):>26}" for lbl in labels))
     print("(ratios: time of the engine / time of the workbench path; below 1 means faster than the workbench)")
-    mismatched = [(lbl, q) for lbl in labels for q in QUERIES if checks[lbl][q] != checks[base][q]]
-    print("answers: " + ("all engines agree (rows and sum of v1 per query)" if not mismatched else f"MISMATCH {mismatched}"))
+    mismatched = {(lbl, q): why for lbl in labels[1:] for q in QUERIES if (why := same_answer(answers[lbl][q], answers[base][q]))}
+    groups = ", ".join(f"{q} {len(answers[base][q]):,}" for q in QUERIES)
+    if mismatched:
+        print("answers: MISMATCH " + "; ".join(f"{lbl} {q}: {why}" for (lbl, q), why in mismatched.items()))
+    else:
+        print(f"answers: every engine's answer equals the workbench's in every group and value (groups: {groups})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": n, "repeat": args.repeat, "device": info.kind, "seconds": results, "checks": {k: {q: list(v) for q, v in c.items()} for k, c in checks.items()}}, f, indent=2)
+            json.dump({"rows": n, "repeat": args.repeat, "device": info.kind, "seconds": results, "mismatches": {f"{k[0]} {k[1]}": v for k, v in mismatched.items()}}, f, indent=2)
     return 1 if mismatched else 0
 
 
