@@ -27,7 +27,7 @@ def env(jupyter_env, workspace):
 def test_every_command_has_help():
     out = mlaas("--help")
     assert out.returncode == 0
-    commands = ["doctor", "lab", "ingest", "datasets", "run", "dashboard", "labels", "train", "tensorboard"]
+    commands = ["doctor", "lab", "ingest", "datasets", "run", "dashboard", "labels", "train", "tensorboard", "mlflow"]
     for command in commands:
         assert command in out.stdout
         sub = mlaas(command, "--help")

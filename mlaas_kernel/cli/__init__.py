@@ -1,4 +1,4 @@
-"""The ``mlaas`` command: one module per area (doctor, lab and servers, data, run, train, labels).
+"""The ``mlaas`` command: one module per area (doctor, lab and servers, data, run, train, tracking, labels).
 
 Each module has a ``register(sub)`` that adds its commands to the parser; this package only
 assembles them and runs the chosen one.
@@ -11,14 +11,14 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from . import data, doctor, labels, lab, run, train
+from . import data, doctor, labels, lab, run, tracking, train
 from ._common import PROG
 from .lab import dashboard_command, lab_command, resolve_dashboard
 from .run import parse_value, run_notebook
 
 __all__ = ["PROG", "build_parser", "dashboard_command", "lab_command", "main", "parse_value", "resolve_dashboard", "run_notebook"]
 
-_MODULES = (doctor, lab, data, run, train, labels)
+_MODULES = (doctor, lab, data, run, train, tracking, labels)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
