@@ -30,7 +30,7 @@ def test_mnist_offline_uses_the_bundled_test_set_and_says_so(workspace):
 def mnist_mirror(file_server, *, prefix="/mnist/"):
     """Serve the bundled test files under all four MNIST names, with their MD5s."""
     files = {}
-    for key, (name, _) in data.MNIST.__init__.__globals__["MNIST_FILES"].items():
+    for key, (name, *_) in data.MNIST.__init__.__globals__["MNIST_FILES"].items():
         src = "t10k-images-idx3-ubyte.gz" if key.endswith("images") else "t10k-labels-idx1-ubyte.gz"
         body = _bundled("mnist", src).read_bytes()
         file_server.files[prefix + name] = body

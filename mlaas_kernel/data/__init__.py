@@ -1,7 +1,7 @@
 """Datasets in the workspace: ingest any source, list them, load them back.
 
 >>> from mlaas_kernel import data
->>> ds = data.ingest("mnist")          # or a CSV/Parquet path or URL, or an image folder
+>>> ds = data.ingest("mnist")          # or a table file or URL, an image folder, IDX files
 >>> ds.images().shape, ds.table().head()
 """
 
@@ -14,17 +14,20 @@ from typing import Any
 
 from ._download import DownloadError, download, file_digest
 from ._gpu_table import CleaningStep, clean_gpu_table
-from ._idx import IDXError, read_idx
+from ._idx import IDXError, IDXFiles, read_idx
 from ._sources import SOURCES, MNIST, GPUBenchmarks, ImageFolder, Payload, Source, TableFile, TableURL, ingest, resolve
+from ._tables import CSVOptions, read_table
 from ._workspace import DataError, check_name, workspace
 
 __all__ = [
+    "CSVOptions",
     "CleaningStep",
     "DataError",
     "Dataset",
     "DownloadError",
     "GPUBenchmarks",
     "IDXError",
+    "IDXFiles",
     "ImageFolder",
     "MNIST",
     "Payload",
@@ -40,6 +43,7 @@ __all__ = [
     "list_datasets",
     "load",
     "read_idx",
+    "read_table",
     "resolve",
     "workspace",
 ]
