@@ -139,26 +139,4 @@ def test_extra_server_arguments_pass_through(monkeypatch):
     assert cmd[-1] == "--theme=dark" and "--Voila.ip=127.0.0.1" in cmd and "--preheat_kernel=True" in cmd
 
 
-def test_labels_import_stats_export(env, tmp_path):
-    good = tmp_path / "labels.csv"
-    good.write_text("item,label,annotator,time\n1,cat,ana,2026-11-01T10:00:00Z\n1,dog,bob,\n2,cat,ana,\n2,cat,bob,\n")
-    out = mlaas("labels", "import", "pets", str(good), env=env)
-    assert out.returncode == 0 and "imported 4 labels into 'pets'" in out.stdout
-    bad = tmp_path / "bad.csv"
-    bad.write_text("item,label,annotator\n3,cat,ana\n4,cat,\n")
-    out = mlaas("labels", "import", "pets", str(bad), env=env)
-    assert out.returncode == 1 and "bad.csv: line 3: annotator is missing; nothing was imported" in out.stderr
-    stats = mlaas("labels", "stats", "pets", env=env)
-    assert stats.returncode == 0
-    assert "Cohen's kappa 0.000 over 2 items shared by ana, bob; 1 disagreements" in stats.stdout
-    assert "item 1: ana=cat, bob=dog" in stats.stdout
-    for fmt in ("csv", "parquet", "jsonl"):
-        target = tmp_path / f"out.{fmt}"
-        res = mlaas("labels", "export", "pets", "--format", fmt, "-o", str(target), env=env)
-        assert res.returncode == 0 and target.exists()
-    import pandas as pd
-
-    frame = pd.read_parquet(tmp_path / "out.parquet")
-    assert sorted(frame["annotator"]) == ["ana", "ana", "bob", "bob"]
-    assert frame.loc[(frame["item"] == 1) & (frame["annotator"] == "ana"), "time"].iloc[0] == pd.Timestamp("2026-11-01T10:00:00Z").timestamp()
-    assert mlaas("labels", "stats", "nolabels", env=env).returncode == 1
+# `mlaas labels` is tested in test_labels_cli.py (it needs an ingested dataset).

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ._common import _fail
 
+
 def cmd_labels_stats(args: argparse.Namespace) -> int:
     from ..labels import LabelStore
 
@@ -30,11 +31,15 @@ def cmd_labels_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_export(args: argparse.Namespace) -> int:
+    from ..data import DataError
     from ..labels import LabelStore
 
     store = LabelStore()
-    out = Path(args.output) if args.output else Path(f"{args.dataset}-labels.{args.format}")
-    path = store.export(args.dataset, out, format=args.format)
+    out = Path(args.output) if args.output else Path(f"{args.dataset}-labels.{args.format or 'csv'}")
+    try:
+        path = store.export(args.dataset, out, format=args.format)
+    except DataError as exc:
+        return _fail(str(exc), 2)
     print(f"wrote {len(store.current(args.dataset))} labels of {args.dataset!r} to {path}")
     return 0
 
@@ -43,11 +48,18 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
     from ..data import DataError
     from ..labels import LabelStore
 
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes is not None else None
     try:
-        n = LabelStore().import_file(args.dataset, args.file)
+        report = LabelStore().import_file(args.dataset, args.file, classes=classes, skip_invalid=args.skip_invalid)
     except DataError as exc:
         return _fail(str(exc), 1)
-    print(f"imported {n} labels into {args.dataset!r}")
+    if report.domain is not None and report.domain.classes is None:
+        print(f"labels not checked against classes: {args.dataset!r} has none and its store has no labels yet (--classes A,B,C checks them)")
+    print(f"imported {report.imported} labels into {args.dataset!r}")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} invalid rows of {report.path}:")
+        for line in report.skipped:
+            print(f"  {line}")
     return 0
 
 
@@ -61,10 +73,12 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_labels_stats)
     p = lsub.add_parser("export", help="write the current labels to CSV, Parquet or JSON lines", description="Write the current labels (item, label, annotator, time, seconds, source) to a file, atomically.")
     p.add_argument("dataset")
-    p.add_argument("--format", choices=("csv", "parquet", "jsonl"), default="csv", help="file format (default csv)")
+    p.add_argument("--format", choices=("csv", "parquet", "jsonl"), help="file format (default: the output's suffix, else csv); a suffix naming another format is an error")
     p.add_argument("-o", "--output", help="output file (default DATASET-labels.FORMAT)")
     p.set_defaults(func=cmd_labels_export)
-    p = lsub.add_parser("import", help="import labels from CSV, Parquet or JSON lines", description="Import labels from a file with the columns item, label, annotator and optionally time. A bad row is reported with its line number and nothing of the file is imported.")
-    p.add_argument("dataset")
-    p.add_argument("file")
+    p = lsub.add_parser("import", help="import labels from CSV, Parquet or JSON lines", description="Import labels from a file with the columns item, label, annotator and optionally time. The dataset must be ingested: items are its row positions (as the labelers number them), labels must be its classes (--classes, else the dataset's own, else those already in the store). Bad rows are listed with their line numbers and nothing of the file is imported, unless --skip-invalid.")
+    p.add_argument("dataset", help="an ingested dataset (mlaas datasets lists them)")
+    p.add_argument("file", help="a .csv, .parquet or .jsonl file")
+    p.add_argument("--classes", help="comma-separated classes the labels must be in (default: the dataset's classes, else those already in the store)")
+    p.add_argument("--skip-invalid", action="store_true", help="import the valid rows and list the invalid ones instead of refusing the file")
     p.set_defaults(func=cmd_labels_import)

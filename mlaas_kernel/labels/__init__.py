@@ -7,17 +7,21 @@
 """
 
 from ._agreement import cohen_kappa, consensus, disagreements, fleiss_kappa
-from ._store import FORMATS, SOURCES, Agreement, LabelImportError, LabelStore, Snapshot, load_snapshot
+from ._files import FORMATS, Domain, ImportReport, LabelImportError, dataset_domain
+from ._store import SOURCES, Agreement, LabelStore, Snapshot, load_snapshot
 
 __all__ = [
     "Agreement",
+    "Domain",
     "FORMATS",
+    "ImportReport",
     "LabelImportError",
     "LabelStore",
     "SOURCES",
     "Snapshot",
     "cohen_kappa",
     "consensus",
+    "dataset_domain",
     "disagreements",
     "fleiss_kappa",
     "load_snapshot",

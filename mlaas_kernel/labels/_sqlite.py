@@ -6,10 +6,11 @@ module builds a query.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -30,12 +31,14 @@ CREATE INDEX IF NOT EXISTS events_by_annotator ON events (dataset, annotator, id
 
 COLUMNS = ("id", "dataset", "item", "kind", "label", "annotator", "time", "seconds", "source", "undoes")
 
-# Label events that no undo event points at.
-_LIVE = """
+# Label and skip events that no undo event points at.
+_LIVE_EVENTS = """
     SELECT * FROM events
-    WHERE dataset = :dataset AND kind = 'label'
+    WHERE dataset = :dataset AND kind IN ('label', 'skip')
       AND id NOT IN (SELECT undoes FROM events WHERE dataset = :dataset AND kind = 'undo')
 """
+_LIVE = f"SELECT * FROM ({_LIVE_EVENTS}) WHERE kind = 'label'"
+_LIVE_SKIPS = f"SELECT * FROM ({_LIVE_EVENTS}) WHERE kind = 'skip'"
 
 
 class SQLiteEvents:
@@ -73,30 +76,65 @@ class SQLiteEvents:
 
     def append(self, rows: Sequence[dict]) -> list[int]:
         """Insert events in one transaction; returns their ids."""
+        with self._immediate() as con:
+            return [self._insert(con, r) for r in rows]
+
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, its lock taken at BEGIN: what is read inside stays true until COMMIT."""
         con = self._connect()
-        ids = []
         con.execute("BEGIN IMMEDIATE")
         try:
-            for r in rows:
-                cur = con.execute(
-                    "INSERT INTO events (dataset, item, kind, label, annotator, time, seconds, source, undoes)"
-                    " VALUES (:dataset, :item, :kind, :label, :annotator, :time, :seconds, :source, :undoes)",
-                    {k: r.get(k) for k in COLUMNS[1:]},
-                )
-                ids.append(cur.lastrowid)
+            yield con
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return ids
 
-    def last_live_label(self, dataset: str, annotator: str) -> dict | None:
-        """The annotator's most recent label event that is not undone."""
-        row = self._connect().execute(
-            f"SELECT * FROM ({_LIVE}) WHERE annotator = :annotator ORDER BY id DESC LIMIT 1",
-            {"dataset": dataset, "annotator": annotator},
-        ).fetchone()
-        return dict(row) if row else None
+    @staticmethod
+    def _insert(con: sqlite3.Connection, row: dict) -> int:
+        cur = con.execute(
+            "INSERT INTO events (dataset, item, kind, label, annotator, time, seconds, source, undoes)"
+            " VALUES (:dataset, :item, :kind, :label, :annotator, :time, :seconds, :source, :undoes)",
+            {k: row.get(k) for k in COLUMNS[1:]},
+        )
+        return cur.lastrowid
+
+    def undo_last(self, dataset: str, annotator: str, *, time: float) -> dict | None:
+        """Undo the annotator's latest live label or skip; returns the event undone, or None.
+
+        Reading the latest event and appending its undo are one transaction, so two undos at
+        once (two threads, two processes) undo two different events.
+        """
+        with self._immediate() as con:
+            row = con.execute(
+                f"SELECT * FROM ({_LIVE_EVENTS}) WHERE annotator = :annotator ORDER BY id DESC LIMIT 1",
+                {"dataset": dataset, "annotator": annotator},
+            ).fetchone()
+            if row is None:
+                return None
+            last = {k: row[k] for k in COLUMNS}
+            self._insert(con, self._undo_row(last, time))
+        return last
+
+    def undo_skips(self, dataset: str, annotator: str, *, time: float, items: Sequence[int] | None = None) -> list[int]:
+        """Undo the annotator's live skips (of ``items``, or all) in one transaction; returns their items."""
+        with self._immediate() as con:
+            rows = [{k: r[k] for k in COLUMNS} for r in con.execute(
+                f"SELECT * FROM ({_LIVE_SKIPS}) WHERE annotator = :annotator ORDER BY id",
+                {"dataset": dataset, "annotator": annotator},
+            ).fetchall()]
+            if items is not None:
+                wanted = {int(i) for i in items}
+                rows = [r for r in rows if r["item"] in wanted]
+            for r in rows:
+                self._insert(con, self._undo_row(r, time))
+        return list(dict.fromkeys(r["item"] for r in rows))
+
+    @staticmethod
+    def _undo_row(event: dict, time: float) -> dict:
+        return {"dataset": event["dataset"], "item": event["item"], "kind": "undo", "label": None, "annotator": event["annotator"],
+                "time": time, "seconds": None, "source": "human", "undoes": event["id"]}
 
     def current(self, dataset: str, *, annotator: str | None = None) -> list[dict]:
         """Each (item, annotator)'s latest live label event."""
@@ -115,13 +153,16 @@ class SQLiteEvents:
         sql = "SELECT * FROM events WHERE dataset = :dataset" + (" AND annotator = :annotator" if annotator else "") + " ORDER BY id"
         return [dict(r) for r in self._connect().execute(sql, {"dataset": dataset, "annotator": annotator}).fetchall()]
 
-    def touched_items(self, dataset: str, annotator: str) -> set[int]:
-        """Items the annotator has labeled (live) or skipped."""
+    def live_skips(self, dataset: str, annotator: str) -> set[int]:
+        """Items the annotator skipped (skips not undone)."""
         rows = self._connect().execute(
-            f"SELECT item FROM ({_LIVE}) WHERE annotator = :annotator"
-            " UNION SELECT item FROM events WHERE dataset = :dataset AND annotator = :annotator AND kind = 'skip'",
-            {"dataset": dataset, "annotator": annotator},
+            f"SELECT DISTINCT item FROM ({_LIVE_SKIPS}) WHERE annotator = :annotator", {"dataset": dataset, "annotator": annotator}
         ).fetchall()
+        return {r[0] for r in rows}
+
+    def classes(self, dataset: str) -> set[str]:
+        """Every label any annotator has given in the dataset (live or not)."""
+        rows = self._connect().execute("SELECT DISTINCT label FROM events WHERE dataset = ? AND kind = 'label'", (dataset,))
         return {r[0] for r in rows}
 
     def datasets(self) -> list[str]:

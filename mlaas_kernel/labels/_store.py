@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .._atomic import atomic_write
 from ..data._workspace import DataError, check_name, workspace
 from ._agreement import cohen_kappa, consensus, disagreements, fleiss_kappa
+from ._files import ImportReport, dataset_domain, export_format, parse_rows, refusal
+from ._files import text as _text
 from ._sqlite import SQLiteEvents
 
 SOURCES = ("human", "suggestion", "import", "model")
-FORMATS = ("csv", "parquet", "jsonl")
-
-
-class LabelImportError(DataError):
-    """A label file with a bad row: the message names the file and the line; nothing was imported."""
 
 
 @dataclass
@@ -54,15 +50,6 @@ class Snapshot:
     def ref(self) -> str:
         """What training records: ``dataset@sha256:...``."""
         return f"{self.dataset}@sha256:{self.hash}"
-
-
-def _text(value: Any, what: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise ValueError(f"{what} is missing")
-    text = str(value).strip()
-    if not text:
-        raise ValueError(f"{what} is empty")
-    return text
 
 
 class LabelStore:
@@ -105,13 +92,15 @@ class LabelStore:
         return self._db.append([row])[0]
 
     def undo(self, dataset: str, *, annotator: str) -> dict | None:
-        """Undo ``annotator``'s latest live label (an undo event); returns the event undone, or None."""
-        last = self._db.last_live_label(check_name(dataset), _text(annotator, "annotator"))
-        if last is None:
-            return None
-        self._db.append([{"dataset": dataset, "item": last["item"], "kind": "undo", "label": None, "annotator": annotator,
-                          "time": _time.time(), "seconds": None, "source": "human", "undoes": last["id"]}])
-        return last
+        """Undo ``annotator``'s latest live label or skip (an undo event); returns the event undone, or None.
+
+        The read and the append are one transaction: two undos at once undo two events.
+        """
+        return self._db.undo_last(check_name(dataset), _text(annotator, "annotator"), time=_time.time())
+
+    def unskip(self, dataset: str, *, annotator: str, items: Sequence[int] | None = None) -> list[int]:
+        """Bring ``annotator``'s skipped items (``items``, or all) back: undo their skips; returns those items."""
+        return self._db.undo_skips(check_name(dataset), _text(annotator, "annotator"), time=_time.time(), items=items)
 
     # ------------------------------------------------------------ reading
     def current(self, dataset: str, *, annotator: str | None = None) -> list[dict]:
@@ -136,7 +125,15 @@ class LabelStore:
 
     def done_items(self, dataset: str, *, annotator: str) -> set[int]:
         """Items ``annotator`` has labeled or skipped."""
-        return self._db.touched_items(check_name(dataset), annotator)
+        return set(self.labels(dataset, annotator=annotator)) | self._db.live_skips(check_name(dataset), annotator)
+
+    def skipped_items(self, dataset: str, *, annotator: str) -> set[int]:
+        """Items ``annotator`` skipped and has not labeled since."""
+        return self._db.live_skips(check_name(dataset), annotator) - set(self.labels(dataset, annotator=annotator))
+
+    def classes_used(self, dataset: str) -> set[str]:
+        """Every label given in ``dataset`` by anyone, undone or not."""
+        return self._db.classes(check_name(dataset))
 
     def datasets(self) -> list[str]:
         return self._db.datasets()
@@ -162,6 +159,19 @@ class LabelStore:
             kappa, method = fleiss_kappa(table), "Fleiss'"
         return Agreement(annotators, len(shared), kappa, method, pairwise, disagreements(by_item))
 
+    def agreement_with(self, dataset: str, annotator: str) -> dict[str, tuple[float, int]]:
+        """Cohen's kappa between ``annotator`` and each other annotator, with the number of items both labeled.
+
+        Only annotators who share at least one item with ``annotator`` appear.
+        """
+        out = {}
+        by_item = self.labels_by_item(dataset)
+        others = sorted({a for by in by_item.values() if annotator in by for a in by} - {annotator})
+        for other in others:
+            both = [by for by in by_item.values() if annotator in by and other in by]
+            out[other] = (cohen_kappa([by[annotator] for by in both], [by[other] for by in both]), len(both))
+        return out
+
     def stats(self, dataset: str):
         """Counts per class and annotator (a pandas table), and the agreement."""
         import pandas as pd
@@ -176,11 +186,15 @@ class LabelStore:
 
     # ------------------------------------------------------------ files
     def export(self, dataset: str, path: str | os.PathLike, *, format: str | None = None) -> Path:
-        """Write the current labels (item, label, annotator, time, seconds, source) to a file, atomically."""
+        """Write the current labels (item, label, annotator, time, seconds, source) to a file, atomically.
+
+        The format is ``format`` when given, else the one the suffix names (.csv, .parquet, .jsonl);
+        a suffix that names another format than ``format`` is a :class:`DataError`.
+        """
         import pandas as pd
 
         path = Path(path)
-        fmt = format or _format_of(path)
+        fmt = export_format(path, format)
         frame = pd.DataFrame(self.current(dataset), columns=["id", "dataset", "item", "kind", "label", "annotator", "time", "seconds", "source", "undoes"])
         frame = frame[["item", "label", "annotator", "time", "seconds", "source"]]
         writers = {
@@ -191,60 +205,33 @@ class LabelStore:
         atomic_write(path, writers[fmt])
         return path
 
-    def import_file(self, dataset: str, path: str | os.PathLike) -> int:
+    def import_file(self, dataset: str, path: str | os.PathLike, *, check: bool = True, classes: Sequence[Any] | None = None,
+                    skip_invalid: bool = False) -> ImportReport:
         """Import labels from CSV, Parquet or JSON lines (columns item, label, annotator, optional time).
 
-        All rows are checked first; a bad one raises :class:`LabelImportError` naming its line
-        and nothing of the file is imported. Returns the number of labels imported.
+        Parameters
+        ----------
+        check:
+            ``dataset`` must be ingested in the workspace (else :class:`DataError`); each row's item
+            must be one of its row positions and its label one of its classes: ``classes`` when
+            given, else the dataset's own (manifest or ``label`` column), else the labels already in
+            this store for it; with none of these, labels are not checked.
+        skip_invalid:
+            Import the good rows and report the bad ones in :attr:`ImportReport.skipped`. Without
+            it, any bad row raises :class:`LabelImportError` naming every bad row, and nothing of
+            the file is imported.
         """
-        import pandas as pd
-
         path = Path(path)
-        fmt = _format_of(path)
         check_name(dataset)
-        try:
-            if fmt == "csv":
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-            elif fmt == "parquet":
-                frame = pd.read_parquet(path)
-            else:
-                frame = pd.read_json(path, lines=True, dtype=False)
-        except (ValueError, OSError) as exc:
-            raise LabelImportError(f"{path}: not a readable {fmt} file ({exc})") from exc
-        missing = [c for c in ("item", "label", "annotator") if c not in frame.columns]
-        if missing:
-            raise LabelImportError(f"{path}: missing column(s) {', '.join(missing)}; expected item, label, annotator[, time]")
-        first_line = 2 if fmt == "csv" else 1  # CSV line 1 is the header
-        where = "row" if fmt == "parquet" else "line"
-        now = _time.time()
-        rows = []
-        for n, rec in enumerate(frame.to_dict("records")):
-            try:
-                item = rec["item"]
-                if item is None or (isinstance(item, float) and (math.isnan(item) or item != int(item))):
-                    raise ValueError(f"item {item!r} is not an integer")
-                try:
-                    item = int(str(item).strip()) if not isinstance(item, (int, float)) else int(item)
-                except ValueError:
-                    raise ValueError(f"item {rec['item']!r} is not an integer") from None
-                stamp = rec.get("time")
-                if stamp is None or (isinstance(stamp, float) and math.isnan(stamp)) or stamp == "":
-                    stamp = now
-                else:
-                    try:
-                        stamp = float(stamp)
-                    except (TypeError, ValueError):
-                        parsed = pd.Timestamp(stamp)
-                        if pd.isna(parsed):
-                            raise ValueError(f"time {rec.get('time')!r} is not a time") from None
-                        stamp = parsed.timestamp()
-                rows.append({"dataset": dataset, "item": item, "kind": "label", "label": _text(rec["label"], "label"),
-                             "annotator": _text(rec["annotator"], "annotator"), "time": stamp, "seconds": None,
-                             "source": "import", "undoes": None})
-            except (ValueError, TypeError) as exc:
-                raise LabelImportError(f"{path}: {where} {n + first_line}: {exc}; nothing was imported") from exc
-        self._db.append(rows)
-        return len(rows)
+        domain = None
+        if check:
+            domain = dataset_domain(dataset, workspace_dir=self.workspace, classes=classes, used=self.classes_used(dataset))
+        rows, problems = parse_rows(path, dataset, domain)
+        if problems and not skip_invalid:
+            raise refusal(path, problems)
+        if rows:
+            self._db.append(rows)
+        return ImportReport(path, len(rows), problems, domain)
 
     def snapshot(self, dataset: str, *, annotator: str | None = None) -> Snapshot:
         """Freeze the current labels (consensus, or one annotator's) with a content hash.
@@ -290,10 +277,3 @@ def load_snapshot(ref: str | os.PathLike, *, workspace_dir: str | os.PathLike | 
     frame = pd.read_parquet(text)
     return frame
 
-
-def _format_of(path: Path) -> str:
-    suffix = path.suffix.lower().lstrip(".")
-    fmt = {"csv": "csv", "parquet": "parquet", "pq": "parquet", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix)
-    if fmt is None:
-        raise DataError(f"{path}: unknown label file type {path.suffix!r}; use .csv, .parquet or .jsonl")
-    return fmt
