@@ -185,3 +185,60 @@ def test_a_failure_while_writing_leaves_the_previous_dataset_whole(workspace, tm
     assert len(data.load("t", workspace_dir=workspace)) == 1
     assert json.loads((workspace / "datasets" / "t" / "manifest.json").read_text())["rows"] == 1
     assert staging_left(workspace) == []
+
+
+def published_mirror(file_server, *, corrupt=None, prefix="/pub/"):
+    """Serve the bundled test files under their names and as the training files, keeping the
+    published decompressed MD5s where the bytes are the published ones (the test split).
+
+    ``corrupt``: a key whose served file gets one label byte changed, recompressed, with an
+    archive MD5 that matches what is served (as a mirror that recompressed a damaged file would).
+    """
+    from mlaas_kernel.data._mnist import MNIST_FILES
+
+    files = {}
+    for key, (name, _, raw_md5) in MNIST_FILES.items():
+        src = "t10k-images-idx3-ubyte.gz" if key.endswith("images") else "t10k-labels-idx1-ubyte.gz"
+        body = _bundled("mnist", src).read_bytes()
+        if key == corrupt:
+            raw = bytearray(gzip.decompress(body))
+            raw[100] = (raw[100] + 1) % 10
+            body = gzip.compress(bytes(raw))
+        file_server.files[prefix + name] = body
+        files[key] = (name, hashlib.md5(body).hexdigest(), raw_md5 if key.startswith("test") else None)
+    return files
+
+
+def test_mnist_download_checks_the_decompressed_files_against_the_published_md5s(workspace, file_server):
+    good = published_mirror(file_server)
+    ds = data.ingest(data.MNIST(mirrors=(file_server.url + "/pub/",), files=good, offline=False), progress=False)
+    assert ds.manifest["mnist_source"] == "download"
+    bad = published_mirror(file_server, corrupt="test_labels", prefix="/bad/")
+    ds = data.ingest(data.MNIST(mirrors=(file_server.url + "/bad/",), files=bad, offline=False), name="mnist-bad", progress=False)
+    assert ds.manifest["mnist_source"] == "bundled"  # refused, and said so
+    [note] = [n for n in ds.manifest["notes"] if "download failed" in n]
+    assert "t10k-labels-idx1-ubyte.gz: decompressed md5 mismatch (expected 27ae3e4e09519cfbb04c329615203637" in note
+    assert not (workspace / "downloads" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()  # not kept for next time
+
+
+def test_mnist_published_checksums_match_the_bundled_files():
+    from mlaas_kernel.data._mnist import MNIST_FILES, gunzipped_md5
+
+    assert gunzipped_md5(_bundled("mnist", "t10k-images-idx3-ubyte.gz")) == MNIST_FILES["test_images"][2]
+    assert gunzipped_md5(_bundled("mnist", "t10k-labels-idx1-ubyte.gz")) == MNIST_FILES["test_labels"][2]
+
+
+def test_mnist_offline_then_online_upgrades_then_offline_is_a_noop(workspace, file_server):
+    offline = data.ingest("mnist", progress=False)
+    assert offline.manifest["mnist_source"] == "bundled" and len(offline) == 10000
+    bundled_images, bundled_labels = np.array(offline.images()), offline.labels()
+    files = published_mirror(file_server)
+    online = data.ingest(data.MNIST(mirrors=(file_server.url + "/pub/",), files=files, offline=False), progress=False)
+    assert not online.reused and online.manifest["mnist_source"] == "download" and len(online) == 20000
+    assert any("replaces the 10,000 rows ingested earlier from the same data" in n for n in online.manifest["notes"])
+    # the bundled copy's items keep their ids: labels given to item 42 still mean that digit
+    np.testing.assert_array_equal(online.images()[:10000], bundled_images)
+    assert (online.labels()[:10000] == bundled_labels).all() and set(online.table()["split"][:10000]) == {"test"}
+    again = data.ingest("mnist", progress=False)  # offline again: the full dataset already holds it
+    assert again.reused and len(again) == 20000 and "already ingested: nothing to do" in again.summary()
+    assert staging_left(workspace) == []

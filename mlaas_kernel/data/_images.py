@@ -33,8 +33,9 @@ class _Item:
     roi: tuple[int, int, int, int] | None = None
 
 
-def _read_annotations(csv_path: Path, skipped: list[dict], rel_dir: str) -> dict[str, tuple[int, tuple | None]]:
-    """``{file name: (class id, roi or None)}`` from a GTSRB ``GT-*.csv``; bad rows go to ``skipped``."""
+def _read_annotations(csv_path: Path, skipped: list[dict], rel_dir: str) -> dict[str, tuple[int, tuple | None] | None]:
+    """``{file name: (class id, roi or None)}`` from a GTSRB ``GT-*.csv``; a bad row maps to None
+    and goes to ``skipped`` with its line."""
     try:
         text = csv_path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -52,6 +53,7 @@ def _read_annotations(csv_path: Path, skipped: list[dict], rel_dir: str) -> dict
         except (TypeError, ValueError):
             values = {c: row.get(c) for c in ("ClassId", *_ROI) if c in row}
             skipped.append({"path": f"{rel_dir}{row['Filename']}", "reason": f"{csv_path.name} line {number}: not integers: {values}"})
+            found[row["Filename"]] = None
             continue
         found[row["Filename"]] = (class_id, roi)
     return found
@@ -89,7 +91,7 @@ class ImageFolder(Source):
     def _scan_group(self, group: Path, items: list[_Item], skipped: list[dict], annotation_files: list[Path]) -> None:
         rel_dir = "" if group == self.path else f"{group.name}/"
         files = sorted(p for p in group.iterdir() if p.is_file() and not p.name.startswith("."))
-        annotations: dict[str, tuple] = {}
+        annotations: dict[str, tuple | None] = {}
         for csv_path in (p for p in files if _ANNOTATION.match(p.name)):
             annotation_files.append(csv_path)
             annotations.update(_read_annotations(csv_path, skipped, rel_dir))
@@ -105,13 +107,17 @@ class ImageFolder(Source):
             elif annotations and p.name not in annotations:
                 skipped.append({"path": rel, "reason": "not listed in the folder's GT-*.csv"})
             elif annotations:
-                class_id, roi = annotations.pop(p.name)
+                row = annotations[p.name]
+                if row is None:  # a bad row, already listed
+                    continue
+                class_id, roi = row
                 if self.crop_roi and roi is None:
                     raise DataError(f"{group}: --crop-roi needs Roi.X1;Roi.Y1;Roi.X2;Roi.Y2 columns in its GT-*.csv")
                 items.append(_Item(class_id, p, rel, roi))
             else:
                 items.append(_Item(group.name, p, rel))
-        skipped += [{"path": rel_dir + name, "reason": "listed in the folder's GT-*.csv but missing"} for name in annotations]
+        present = {p.name for p in files}
+        skipped += [{"path": rel_dir + name, "reason": "listed in the folder's GT-*.csv but missing"} for name in annotations if name not in present]
         if len(items) == before:
             skipped.append({"path": rel_dir or ".", "reason": "the class folder holds no images"})
 
@@ -185,6 +191,7 @@ class ImageFolder(Source):
             modes.add("L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB")
             items.append(item)
             pictures.append(img)
+        skipped.sort(key=lambda s: s["path"])
         notes = self._refuse_or_note(skipped, len(items))
         mode = "L" if modes == {"L"} else "RGB"
         size = tuple(self.image_size or pictures[0].size)

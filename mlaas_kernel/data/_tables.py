@@ -96,12 +96,23 @@ def _decompress(raw: bytes, compression: str | None, path: Path) -> bytes:
             import lzma
 
             return lzma.decompress(raw)
-        import zstandard
-
-        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
-            return reader.read()
+        return _unzstd(raw)
     except Exception as exc:  # each library has its own error class for a bad stream
         raise DataError(f"{path}: the {compression} stream is truncated or corrupt ({exc})") from exc
+
+
+def _unzstd(raw: bytes) -> bytes:
+    """Every frame of a zstd stream; a frame that stops short is an error (the library returns what it has)."""
+    import zstandard
+
+    out = []
+    while raw:
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        out.append(frame.decompress(raw))
+        if not frame.eof:
+            raise EOFError("the last frame ends early")
+        raw = frame.unused_data
+    return b"".join(out)
 
 
 def _from_zip(raw: bytes, path: Path) -> tuple[str, bytes]:
@@ -221,7 +232,7 @@ def _read_xlsx(raw: bytes, label: str) -> tuple[object, list[str]]:
         raise DataError(f"{label}: not a readable Excel .xlsx file ({exc})") from exc
     with book:
         sheets = book.sheet_names
-        frame = book.parse(sheets[0])
+        frame = pd.read_excel(book, sheet_name=sheets[0])
     notes = [f"read sheet {sheets[0]!r}, the first of {len(sheets)}: {', '.join(sheets)}"] if len(sheets) > 1 else []
     return frame, notes
 
