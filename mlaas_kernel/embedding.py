@@ -1,0 +1,313 @@
+"""An unsupervised embedding of a dataset (PCA, then UMAP), computed once in the background and cached.
+
+UMAP to 10 dimensions of the 10,000 MNIST test digits takes a minute or more on two CPU cores,
+so :class:`BackgroundEmbedding` runs it in a child process at low priority and never makes
+its caller wait. A child process rather than a thread: UMAP's numba compilation and its
+pure-Python stretches hold the interpreter lock for seconds at a time, which would freeze
+the kernel thread that answers the labeler's key presses (``bench/label_active.py --gil``
+measures both). The result is cached beside the dataset as
+``datasets/<name>/embedding-umap-<key>.npy`` (written atomically), where the key hashes
+the images' content, the parameters and :data:`FORMAT`: a changed dataset or parameter
+computes a new one, and the same ones are read back in milliseconds.
+
+>>> emb = BackgroundEmbedding.for_dataset(data.load("mnist")).start()
+>>> emb.state, emb.describe()          # "computing", then "ready"
+>>> emb.rows([0, 5, 7])                # None until ready
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import compute
+from ._atomic import atomic_write
+
+__all__ = ["BackgroundEmbedding", "FORMAT", "UMAPParams", "array_digest", "embed"]
+
+FORMAT = 1  # bump when embed() changes what it computes: old caches are then ignored
+
+
+@dataclass(frozen=True)
+class UMAPParams:
+    """What :func:`embed` computes: PCA to ``pca_components``, then UMAP to ``n_components``.
+
+    ``min_dist=0`` packs clusters tightly (UMAP's advice for clustering rather than plotting);
+    ``random_state`` makes the result reproducible (umap-learn then runs on one thread).
+    """
+
+    n_components: int = 10
+    n_neighbors: int = 15
+    min_dist: float = 0.0
+    pca_components: int = 50
+    random_state: int = 0
+
+    def __post_init__(self):
+        for name in ("n_components", "n_neighbors", "pca_components"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"UMAPParams.{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= float(self.min_dist) <= 1.0:
+            raise ValueError(f"UMAPParams.min_dist must lie in [0, 1], got {self.min_dist!r}")
+
+    def key(self, content: str) -> str:
+        """A short hash of ``content`` (the input's digest), these parameters and :data:`FORMAT`."""
+        blob = json.dumps({"content": content, "format": FORMAT, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def array_digest(x) -> str:
+    """sha256 of an array's shape, dtype and bytes: the cache key of data that is not a dataset."""
+    import numpy as np
+
+    x = np.ascontiguousarray(x)
+    h = hashlib.sha256(f"{x.shape}|{x.dtype.str}|".encode())
+    h.update(memoryview(x).cast("B"))
+    return h.hexdigest()
+
+
+def embed(x, params: UMAPParams = UMAPParams()) -> Any:
+    """Rows of ``x`` (images or features; flattened, uint8 scaled to [0, 1]) to a ``params.n_components`` embedding.
+
+    Both steps go through :func:`mlaas_kernel.compute.estimator`: cuML on a GPU, scikit-learn
+    and umap-learn otherwise. Returns float32, one row per input row.
+    """
+    return _embed(x, params)[0]
+
+
+def _embed(x, params: UMAPParams) -> tuple[Any, str]:
+    import numpy as np
+
+    x = np.asarray(x)
+    if x.ndim < 2 or len(x) < 3:
+        raise ValueError(f"embed needs at least 3 rows of features or images, got an array of shape {x.shape}")
+    flat = x.reshape(len(x), -1).astype(np.float32)
+    if x.dtype == np.uint8:
+        flat /= 255.0
+    k = min(params.pca_components, flat.shape[1], len(flat) - 1)
+    reduced = np.asarray(compute.estimator("PCA", n_components=k, random_state=params.random_state).fit_transform(flat), dtype=np.float32)
+    umap = compute.estimator("UMAP", n_components=min(params.n_components, len(x) - 2), n_neighbors=min(params.n_neighbors, len(x) - 1),
+                             min_dist=params.min_dist, random_state=params.random_state)
+    out = np.asarray(umap.fit_transform(reduced), dtype=np.float32)
+    return out, umap.backend
+
+
+def _save_npy(path: Path, array) -> Path:
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # np.save(path) would append ".npy" to the temporary name
+            np.save(f, array)
+
+    return atomic_write(path, write)
+
+
+class BackgroundEmbedding:
+    """One embedding of one input, read from its cache or computed in a child process.
+
+    ``state`` is ``"idle"`` (not started), ``"computing"``, ``"ready"`` or ``"failed"`` (then
+    ``error`` says why). Nothing here blocks but :meth:`wait`. Callbacks in ``on_ready`` run
+    once, on a watcher thread, when the embedding is ready (or failed); :meth:`subscribe`
+    also runs one at once when that already happened.
+
+    Parameters
+    ----------
+    source:
+        A ``.npy`` file with one row per item (images or features).
+    content:
+        A digest of the source's content (the cache key's input).
+    cache_dir:
+        Where ``embedding-umap-<key>.npy`` (and a ``.json`` beside it) are kept.
+    params:
+        :class:`UMAPParams`.
+    """
+
+    def __init__(self, source: str | os.PathLike, *, content: str, cache_dir: str | os.PathLike, params: UMAPParams | None = None,
+                 remove_source: bool = False):
+        self.source, self.content = Path(source), content
+        self.params = params or UMAPParams()
+        self.path = Path(cache_dir) / f"embedding-umap-{self.params.key(content)}.npy"
+        self.info_path = self.path.with_suffix(".json")
+        self.value = None
+        self.error: str | None = None
+        self.info: dict = {}
+        self.on_ready: list[Callable[["BackgroundEmbedding"], None]] = []
+        self._remove_source = remove_source
+        self._state = "idle"
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def for_dataset(cls, dataset, *, params: UMAPParams | None = None) -> "BackgroundEmbedding":
+        """The embedding of an image dataset of the workspace (:class:`mlaas_kernel.data.Dataset`), cached in its folder."""
+        from .data import DataError, file_digest
+
+        if dataset.kind != "images":
+            raise DataError(f"dataset {dataset.name!r} is a {dataset.kind} dataset: only image datasets are embedded")
+        source = dataset.path / "images.npy"
+        digest = (dataset.manifest.get("outputs") or {}).get("images.npy") or file_digest(source)
+        return cls(source, content=f"images:{digest}", cache_dir=dataset.path, params=params)
+
+    @classmethod
+    def for_array(cls, x, *, cache_dir: str | os.PathLike, params: UMAPParams | None = None) -> "BackgroundEmbedding":
+        """The embedding of an in-memory array (one row per item), cached in ``cache_dir``."""
+        import numpy as np
+
+        x = np.asarray(x)
+        digest = array_digest(x)
+        emb = cls(Path(cache_dir) / f".embedding-input-{digest[:16]}.npy", content=f"array:{digest}", cache_dir=cache_dir,
+                  params=params, remove_source=True)
+        if not emb.path.is_file():
+            _save_npy(emb.source, x)
+        return emb
+
+    # ------------------------------------------------------------ state
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def ready(self) -> bool:
+        return self._state == "ready"
+
+    def describe(self) -> str:
+        """One line for people: what this is and where it stands."""
+        what = f"UMAP embedding ({self.params.n_components} dims)"
+        if self._state == "ready":
+            how = self.info.get("backend", "")
+            took = self.info.get("seconds")
+            return f"{what} ready" + (f" ({how}, computed in {took:.0f} s)" if took is not None else "")
+        if self._state == "failed":
+            return f"{what} failed: {self.error}"
+        return f"{what} {self._state}"
+
+    def rows(self, items: Sequence[int]):
+        """The embedding's rows for ``items`` (row positions of the input), or None until ready."""
+        import numpy as np
+
+        value = self.value
+        return None if value is None else value[np.asarray(items, dtype=np.int64)]
+
+    # ------------------------------------------------------------ work
+    def start(self) -> "BackgroundEmbedding":
+        """Read the cache, or start the child process that computes it; returns at once."""
+        with self._lock:
+            if self._state != "idle":
+                return self
+            self._state = "computing"
+        if self._load_cached():
+            self._finish()
+            return self
+        cmd = [sys.executable, "-m", "mlaas_kernel.embedding", str(self.source), str(self.path), "--params", json.dumps(asdict(self.params))]
+        try:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
+            self._fail(f"could not start the embedding process: {exc}")
+            return self
+        threading.Thread(target=self._watch, name="mlaas-embedding", daemon=True).start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until ready or failed (scripts and tests; never from the UI); True when ready."""
+        self._done.wait(timeout)
+        return self.ready
+
+    def subscribe(self, callback: Callable[["BackgroundEmbedding"], None]) -> None:
+        """Call ``callback(self)`` when the embedding is ready or failed (now, if it already is)."""
+        with self._lock:
+            finished = self._done.is_set()
+            if not finished:
+                self.on_ready.append(callback)
+        if finished:
+            callback(self)
+
+    def close(self) -> None:
+        """Stop the child process if it still runs."""
+        self._closed = True
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+
+    def _load_cached(self) -> bool:
+        import numpy as np
+
+        if not self.path.is_file():
+            return False
+        try:
+            self.value = np.load(self.path)
+        except (OSError, ValueError):
+            return False  # unreadable: compute it again (the rename makes a torn file unlikely)
+        try:
+            self.info = json.loads(self.info_path.read_text())
+        except (OSError, ValueError):
+            self.info = {}
+        return True
+
+    def _watch(self) -> None:
+        proc = self._proc
+        assert proc is not None
+        _out, err = proc.communicate()
+        if self._remove_source:
+            self.source.unlink(missing_ok=True)
+        if proc.returncode == 0 and self._load_cached():
+            self._finish()
+        elif self._closed:
+            self._fail("stopped")
+        else:
+            lines = [line for line in (err or "").strip().splitlines() if line.strip()]
+            self._fail(lines[-1] if lines else f"the embedding process exited with status {proc.returncode}")
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self._finish("failed")
+
+    def _finish(self, state: str = "ready") -> None:
+        with self._lock:
+            self._state = state
+            self._done.set()
+            callbacks, self.on_ready = list(self.on_ready), []
+        for callback in callbacks:
+            callback(self)
+
+    def __repr__(self) -> str:
+        return f"<BackgroundEmbedding {self.path.name}: {self._state}>"
+
+
+def _main(argv=None) -> int:
+    """The child process: embed SOURCE.npy into OUTPUT.npy (and OUTPUT.json), at low priority."""
+    import numpy as np
+
+    parser = argparse.ArgumentParser(prog="python -m mlaas_kernel.embedding", description=_main.__doc__)
+    parser.add_argument("source")
+    parser.add_argument("output")
+    parser.add_argument("--params", default="{}", help="UMAPParams as JSON")
+    args = parser.parse_args(argv)
+    try:
+        os.nice(10)  # the kernel serving the UI keeps the CPU when both want it
+    except (AttributeError, OSError):
+        pass
+    params = UMAPParams(**json.loads(args.params))
+    started = time.perf_counter()
+    value, backend = _embed(np.load(args.source, mmap_mode="r"), params)
+    seconds = time.perf_counter() - started
+    out = Path(args.output)
+    info = {"params": asdict(params), "backend": backend, "seconds": round(seconds, 2), "rows": int(len(value)), "format": FORMAT}
+    atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
+    _save_npy(out, value)  # last: its presence means "ready"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
