@@ -99,6 +99,80 @@ def test_run_prints_the_failing_cell_and_exits_non_zero(env, workspace, tmp_path
     assert len(list((workspace / "runs").glob("fails-*.ipynb"))) == 1
 
 
+def test_run_passes_paths_relative_to_the_caller(env, tmp_path):
+    notebooks, caller = tmp_path / "notebooks", tmp_path / "caller"
+    notebooks.mkdir()
+    (caller / "data" / "imgs").mkdir(parents=True)
+    (caller / "data" / "rel.csv").write_text("a,b\n1,2\n")
+    write_notebook(notebooks / "read.ipynb", "source = 'x'\nfolder = 'y'\nname = 'z'",
+                   "import os\nprint('content', open(source).read().splitlines()[1], os.path.isdir(folder), name)")
+    out = mlaas("run", "../notebooks/read.ipynb", "-p", "source", "data/rel.csv", "-p", "folder", "data/imgs",
+                "-p", "name", "mnist", "-o", "out.ipynb", "-q", env=env, cwd=caller)
+    assert out.returncode == 0, out.stderr
+    text = nbformat.read(caller / "out.ipynb", as_version=4).cells[-1].outputs[0]["text"]
+    assert text.strip() == "content 1,2 True mnist"  # a name that is no path here passes as typed
+    assert f"parameter source: data/rel.csv is a path here: passing {caller / 'data' / 'rel.csv'}" in out.stderr
+    assert "parameter name" not in out.stderr
+
+
+RECORD = "from mlaas_kernel import _runrecord\n_runrecord.record('{run_id}', status='{status}', metrics={metrics}, experiment='digits')"
+
+
+def test_run_prints_a_summary_with_the_notebooks_runs(env, workspace, tmp_path):
+    nb = tmp_path / "tracked.ipynb"
+    write_notebook(nb, "lr = 0.1", RECORD.format(run_id="a1b2c3", status="FINISHED", metrics={"loss": 0.31, "val_accuracy": 0.98123}),
+                   RECORD.format(run_id="d4e5f6", status="FINISHED", metrics={"rmse": 2.5}))
+    out = mlaas("run", str(nb), "-q", env=env)
+    assert out.returncode == 0, out.stderr
+    [saved] = list((workspace / "runs").glob("tracked-*.ipynb"))
+    lines = out.stdout.splitlines()
+    assert lines[lines.index("summary:") + 1] == f"  output notebook  {saved}"
+    assert "  MLflow run       a1b2c3 (FINISHED, experiment digits): val_accuracy 0.9812" in lines
+    assert "  MLflow run       d4e5f6 (FINISHED, experiment digits): rmse 2.5" in lines
+    assert any(line.startswith("  wall time        ") and line.endswith(" s") for line in lines)
+    untracked = tmp_path / "plain.ipynb"
+    write_notebook(untracked, "x = 1", "print(x)")
+    assert "  MLflow runs      none recorded by this notebook" in mlaas("run", str(untracked), "-q", env=env).stdout
+
+
+def test_a_failing_run_still_prints_what_completed(env, workspace, tmp_path):
+    nb = tmp_path / "half.ipynb"
+    write_notebook(nb, "n = 1", RECORD.format(run_id="ok123", status="FINISHED", metrics={"accuracy": 0.5}), "raise RuntimeError('second model diverged')")
+    out = mlaas("run", str(nb), "-q", env=env)
+    assert out.returncode == 1
+    assert "RuntimeError: second model diverged" in out.stderr and "raise RuntimeError('second model diverged')" in out.stderr
+    assert "  MLflow run       ok123 (FINISHED, experiment digits): accuracy 0.5" in out.stdout
+    assert "  status           failed in cell 3: RuntimeError" in out.stdout and "(partly executed)" in out.stdout
+
+
+def test_ingest_flags_and_one_line_errors(env, tmp_path):
+    (tmp_path / "preise.csv").write_bytes("Name;Preis\nMüller;1,5\nWeiß;2,25\n".encode("latin-1"))
+    out = mlaas("ingest", str(tmp_path / "preise.csv"), "-q", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "Preis (float64)" in out.stdout and "read preise.csv as cp1252, separator ';', decimal ','" in out.stdout
+    given = mlaas("ingest", str(tmp_path / "preise.csv"), "--name", "p2", "--sep", "semicolon", "--decimal", ".", "--encoding", "latin-1", "-q", env=env)
+    assert given.returncode == 0 and "Preis (str)" in given.stdout and "separator ';' (given)" in given.stdout
+    pets = tmp_path / "pets" / "cat"
+    pets.mkdir(parents=True)
+    from PIL import Image
+
+    Image.new("L", (4, 4)).save(pets / "0.png")
+    (pets / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    strict = mlaas("ingest", str(tmp_path / "pets"), "--strict", "-q", env=env)
+    assert strict.returncode == 1 and len(strict.stderr.strip().splitlines()) == 1
+    assert "pets: 1 file(s) cannot be ingested (strict): cat/broken.png: not a readable image" in strict.stderr
+    lenient = mlaas("ingest", str(tmp_path / "pets"), "-q", env=env)
+    assert lenient.returncode == 0 and "skipped 1 file(s)" in lenient.stdout and "cat/broken.png" in lenient.stdout
+    (tmp_path / "x-images-idx3-ubyte").write_bytes(b"GIF89a" + bytes(20))
+    (tmp_path / "x-labels-idx1-ubyte").write_bytes(bytes(8))
+    magic = mlaas("ingest", str(tmp_path / "x-images-idx3-ubyte"), env=env)
+    assert magic.returncode == 1 and len(magic.stderr.strip().splitlines()) == 1
+    assert "x-images-idx3-ubyte: bad magic number 0x47494638 (not an IDX file)" in magic.stderr
+    help_text = mlaas("ingest", "--help").stdout
+    for flag in ("--strict", "--crop-roi", "--encoding", "--sep", "--decimal", ".csv.gz", ".xlsx", ".jsonl", "GT-*.csv", "idx3-ubyte"):
+        assert flag in help_text
+
+
 def test_dashboard_and_lab_refuse_what_they_cannot_serve(env, tmp_path):
     out = mlaas("dashboard", "nosuch", env=env, cwd=tmp_path)
     assert out.returncode == 2 and "no dashboard 'nosuch'" in out.stderr

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import datetime as _dt
+import os
 import re
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from ._common import PROG, _export_workspace, _fail
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Shown in the summary, first found wins: what people read a run by.
+KEY_METRICS = ("val_accuracy", "accuracy", "val_acc", "acc", "test_accuracy", "val_f1", "f1", "r2", "val_loss", "loss", "val_rmse", "rmse", "mae")
 
 def parse_value(text: str):
     """A parameter value as papermill users write it: a Python literal, true/false/none, or text."""
@@ -30,10 +36,7 @@ def run_notebook(notebook: Path, parameters: dict, *, output: Path | None = None
     """Execute ``notebook`` with papermill into the workspace's ``runs/`` and return the output path."""
     import papermill as pm
 
-    root = _export_workspace()
-    if output is None:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        output = root / "runs" / f"{notebook.stem}-{stamp}.ipynb"
+    output = output or default_output(notebook)
     output.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(
         str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent.absolute()),
@@ -42,32 +45,108 @@ def run_notebook(notebook: Path, parameters: dict, *, output: Path | None = None
     return output
 
 
+def default_output(notebook: Path) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return _export_workspace() / "runs" / f"{notebook.stem}-{stamp}.ipynb"
+
+
+def absolute_paths(parameters: dict, cwd: Path) -> dict[str, tuple[str, str]]:
+    """Text values that name an existing file or folder relative to ``cwd``, made absolute in place.
+
+    papermill runs the kernel in the notebook's folder, so ``-p source rel.csv`` would otherwise
+    mean ``notebooks/rel.csv``. Only paths that exist here change: a dataset name, a URL or a
+    plain word passes through as typed. Returns ``{name: (as typed, as passed)}``.
+    """
+    changed = {}
+    for name, value in parameters.items():
+        if not isinstance(value, str) or not value or "://" in value or len(value) > 4096 or os.path.isabs(value):
+            continue
+        try:
+            exists = (cwd / value).exists()
+        except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+            continue
+        if exists:
+            parameters[name] = os.path.abspath(cwd / value)
+            changed[name] = (value, parameters[name])
+    return changed
+
+
+@contextlib.contextmanager
+def _run_record():
+    """A fresh JSON-lines file in ``$MLAAS_RUN_RECORD`` for the kernel's tracked runs."""
+    from .. import _runrecord
+
+    fd, name = tempfile.mkstemp(prefix="mlaas-run-", suffix=".jsonl")
+    os.close(fd)
+    before = os.environ.get(_runrecord.ENV)
+    os.environ[_runrecord.ENV] = name  # the kernel inherits it
+    try:
+        yield Path(name)
+    finally:
+        if before is None:
+            os.environ.pop(_runrecord.ENV, None)
+        else:
+            os.environ[_runrecord.ENV] = before
+        Path(name).unlink(missing_ok=True)
+
+
+def key_metric(metrics: dict) -> tuple[str, float] | None:
+    """The metric a person looks at first: accuracy-like, then loss-like, else the first by name."""
+    for name in KEY_METRICS:
+        if metrics.get(name) is not None:
+            return name, metrics[name]
+    named = sorted(k for k, v in metrics.items() if v is not None)
+    return (named[0], metrics[named[0]]) if named else None
+
+
+def summary(output: Path, records: list[dict], seconds: float, *, failed: str | None = None) -> str:
+    """What ``mlaas run`` prints at the end: notebook, MLflow runs with a key metric, wall time."""
+    lines = ["summary:", f"  output notebook  {output}" + (" (partly executed)" if failed else "")]
+    for r in records:
+        metric = key_metric(r.get("metrics") or {})
+        shown = f": {metric[0]} {metric[1]:.4g}" if metric else ""
+        experiment = f", experiment {r['experiment']}" if r.get("experiment") else ""
+        lines.append(f"  MLflow run       {r['run_id']} ({r.get('status', '?')}{experiment}){shown}")
+    if not records:
+        lines.append("  MLflow runs      none recorded by this notebook")
+    if failed:
+        lines.append(f"  status           {failed}")
+    lines.append(f"  wall time        {seconds:.1f} s")
+    return "\n".join(lines)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from papermill.exceptions import PapermillExecutionError
+
+    from .. import _runrecord
 
     notebook = Path(args.notebook)
     if not notebook.is_file() or notebook.suffix != ".ipynb":
         return _fail(f"{notebook}: not a notebook file (.ipynb)")
     params = {name: parse_value(value) for name, value in args.parameters}
-    output = Path(args.output).absolute() if args.output else None
-    try:
-        out = run_notebook(notebook, params, output=output, progress=not args.quiet)
-    except PapermillExecutionError as exc:
-        print(f"{PROG}: {notebook} failed in cell {exc.exec_count} (index {exc.cell_index}): {exc.ename}: {exc.evalue}", file=sys.stderr)
-        print(exc.source, file=sys.stderr)
-        print(_ANSI.sub("", "\n".join(exc.traceback)), file=sys.stderr)
-        saved = output or "the workspace's runs/ folder"
-        print(f"{PROG}: the partly executed notebook is saved in {saved}", file=sys.stderr)
-        return 1
-    print(f"output notebook: {out}")
+    for name, (typed, passed) in absolute_paths(params, Path.cwd()).items():
+        print(f"{PROG}: parameter {name}: {typed} is a path here: passing {passed}", file=sys.stderr)
+    output = Path(args.output).absolute() if args.output else default_output(notebook)
+    started = time.monotonic()
+    with _run_record() as record:
+        try:
+            run_notebook(notebook, params, output=output, progress=not args.quiet)
+        except PapermillExecutionError as exc:
+            print(f"{PROG}: {notebook} failed in cell {exc.exec_count} (index {exc.cell_index}): {exc.ename}: {exc.evalue}", file=sys.stderr)
+            print(exc.source, file=sys.stderr)
+            print(_ANSI.sub("", "\n".join(exc.traceback)), file=sys.stderr)
+            print(f"{PROG}: the partly executed notebook is saved in {output}", file=sys.stderr)
+            print(summary(output, _runrecord.read(record), time.monotonic() - started, failed=f"failed in cell {exc.exec_count}: {exc.ename}"))
+            return 1
+        print(summary(output, _runrecord.read(record), time.monotonic() - started))
     return 0
 
 
 def register(sub) -> None:
     """Add this module's commands to the ``mlaas`` parser."""
-    p = sub.add_parser("run", help="run a notebook headless with papermill", description="Execute NOTEBOOK with papermill. The output notebook is saved in the workspace's runs/ folder with a timestamp; a failing cell is printed with its traceback and the exit code is 1.")
+    p = sub.add_parser("run", help="run a notebook headless with papermill", description="Execute NOTEBOOK with papermill. The output notebook is saved in the workspace's runs/ folder with a timestamp; a failing cell is printed with its traceback and the exit code is 1. A parameter value that names an existing file or folder relative to where you run mlaas is passed as an absolute path (the notebook runs in its own folder). At the end a summary gives the output notebook, the MLflow runs the notebook made with a key metric each, and the wall time.")
     p.add_argument("notebook", help="path of the .ipynb to run")
-    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a parameter (Python literal or text); repeatable")
+    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a parameter (Python literal or text; a path relative to here is made absolute); repeatable")
     p.add_argument("-o", "--output", help="output notebook path (default: workspace/runs/NAME-TIMESTAMP.ipynb)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
