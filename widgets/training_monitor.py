@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import html
 import threading
 import time
+import warnings
 from typing import Any, Callable
 
 import ipywidgets as W
@@ -32,7 +35,10 @@ class TrainingMonitor(W.VBox):
     training cleanly after the current step (the run is marked as stopped, the checkpoint kept).
 
     Use it as a callback, and run training with :meth:`run` so the kernel stays free to hear
-    the Stop button. :meth:`stop` is the button's public trigger.
+    the Stop button. In a notebook, wait for the result with ``await monitor.finished()``: the
+    kernel keeps handling widget messages while it waits, so Stop works under Run All too (a
+    plain :meth:`wait` blocks the kernel: scripts only). :meth:`stop` is the button's public trigger.
+    Notes from training and tracking (small data, a tracking store away) are listed under the bar.
     """
 
     def __init__(self, *, title: str = "Training", refresh_seconds: float = 0.5):
@@ -40,11 +46,13 @@ class TrainingMonitor(W.VBox):
         self.refresh_seconds = refresh_seconds
         self._last_draw = 0.0
         self._thread: threading.Thread | None = None
+        self._future: concurrent.futures.Future | None = None
         self.result: Any = None
         self.error: BaseException | None = None
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, description="", layout=W.Layout(width="60%"))
         self.stats = W.HTML()
-        self.status = W.HTML(f"<b>{title}</b>: waiting to start")
+        self.notes = W.HTML()
+        self.status = W.HTML(f"<b>{html.escape(title)}</b>: waiting to start")
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", tooltip="end after the current step")
         self.stop_button.on_click(lambda _b: self.stop())
         fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "validation accuracy"))
@@ -57,60 +65,104 @@ class TrainingMonitor(W.VBox):
         self.plot = PlotOutput()
         self.plot.show(fig)
         self.title = title
-        super().__init__([self.status, W.HBox([self.bar, self.stop_button]), self.stats, self.plot])
+        super().__init__([self.status, W.HBox([self.bar, self.stop_button]), self.stats, self.notes, self.plot])
 
     # ---------------------------------------------------------- public triggers
     def stop(self) -> None:
         """Ask training to end after the current step."""
         self.stop_requested = True
         self.stop_button.disabled = True
-        self.status.value = f"<b>{self.title}</b>: stopping after the current step…"
+        self.status.value = f"<b>{html.escape(self.title)}</b>: stopping after the current step…"
 
     def run(self, fn: Callable[[], Any]) -> "TrainingMonitor":
         """Run ``fn`` (e.g. ``lambda: clf.fit(X, y)``) in a thread, so the kernel stays free for the Stop button."""
+        self._future: concurrent.futures.Future = concurrent.futures.Future()
+
         def target() -> None:
             try:
                 self.result = fn()
-            except BaseException as exc:  # shown in the widget and re-raised by wait()
+            except BaseException as exc:  # shown in the widget and re-raised by wait() / finished()
                 self.error = exc
-                self.status.value = f"<b>{self.title}</b>: failed: {type(exc).__name__}: {exc}"
+                self.status.value = f"<b>{html.escape(self.title)}</b>: failed: {html.escape(f'{type(exc).__name__}: {exc}')}"
+            self._future.set_result(None)
 
         self._thread = threading.Thread(target=target, name="mlaas-training", daemon=True)
         self._thread.start()
         return self
 
+    async def finished(self) -> Any:
+        """Wait for :meth:`run`'s training to end without blocking the kernel; returns its result or raises its error.
+
+        ``result = await monitor.finished()`` in a notebook cell: the Stop button stays live, also
+        under Run All, and the cells after it run once training has ended.
+        """
+        import asyncio
+
+        if self._thread is not None:
+            await asyncio.wrap_future(self._future)
+        return self._outcome()
+
     def wait(self, timeout: float | None = None) -> Any:
-        """Wait for :meth:`run`'s training to end (batch runs); returns its result or raises its error."""
+        """Wait for :meth:`run`'s training to end, blocking (scripts); returns its result or raises its error.
+
+        In a notebook this blocks the kernel, so the Stop button is not heard: use ``await monitor.finished()``.
+        """
+        if self._thread is not None and self._in_kernel_cell():
+            warnings.warn("monitor.wait() blocks the kernel, so the Stop button cannot be heard until training ends: "
+                          "use `await monitor.finished()` in notebooks", RuntimeWarning, stacklevel=2)
         if self._thread is not None:
             self._thread.join(timeout)
+        return self._outcome()
+
+    def _outcome(self) -> Any:
         if self.error is not None:
             raise self.error
         return self.result
+
+    @staticmethod
+    def _in_kernel_cell() -> bool:
+        """True on a kernel's main thread while a cell runs (its event loop is busy with the cell)."""
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return threading.current_thread() is threading.main_thread()
 
     # ---------------------------------------------------------- callback hooks
     def on_train_begin(self, progress, estimator) -> None:
         self.stop_requested = False
         self.stop_button.disabled = False
-        self.status.value = f"<b>{self.title}</b>: training on <code>{progress.device}</code>"
+        self.status.value = f"<b>{html.escape(self.title)}</b>: training on <code>{progress.device}</code>"
         self._draw_epochs(progress)
 
     def on_step_end(self, progress) -> None:
         if time.perf_counter() - self._last_draw >= self.refresh_seconds:
             self._draw_stats(progress)
+            self._draw_notes(progress)
 
     def on_epoch_end(self, progress) -> None:
         self._draw_stats(progress)
+        self._draw_notes(progress)
         self._draw_epochs(progress)
 
     def on_train_end(self, progress) -> None:
         self._draw_stats(progress)
+        self._draw_notes(progress)
         self.stop_button.disabled = True
-        word = "stopped" if progress.stopped else "done"
+        word = "failed" if getattr(progress, "error", None) else ("stopped" if progress.stopped else "done")
         last = progress.history[-1] if progress.history else {}
         acc = f", validation accuracy {last['val_accuracy']:.2%}" if "val_accuracy" in last else ""
-        self.status.value = f"<b>{self.title}</b>: {word} after epoch {progress.epoch} of {progress.epochs}{acc}"
+        self.status.value = f"<b>{html.escape(self.title)}</b>: {word} after epoch {progress.epoch} of {progress.epochs}{acc}"
 
     # ---------------------------------------------------------- drawing
+    def _draw_notes(self, progress) -> None:
+        messages = getattr(progress, "messages", [])
+        if messages:
+            items = "".join(f"<li>{html.escape(m)}</li>" for m in messages[-8:])
+            self.notes.value = f"<ul class='mlaas-monitor-notes' style='margin:2px 0'>{items}</ul>"
+
     def _draw_stats(self, progress) -> None:
         self._last_draw = time.perf_counter()
         eta = progress.eta_seconds

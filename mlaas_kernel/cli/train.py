@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
 from ._common import _export_workspace, _fail
+
 
 def _print_train_result(run_id, metrics: dict, model_path, stopped: bool, notes=()) -> None:
     print(f"run id: {run_id}")
@@ -20,34 +22,43 @@ def _print_train_result(run_id, metrics: dict, model_path, stopped: bool, notes=
         print("stopped before the last epoch; `mlaas train ... --resume` continues")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _run_torchrun(args, options: dict) -> int:
+    """``--nproc N``: torchrun's processes, their output streamed line by line as it comes."""
     import json
 
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           "-m", "mlaas_kernel.train._ddp", args.dataset, "--options", json.dumps(options)]
+    print(f"launching {args.nproc} processes with torchrun", flush=True)
+    result = None
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env) as proc:
+        for line in proc.stdout:
+            if line.startswith("MLAAS_RESULT "):
+                result = json.loads(line[len("MLAAS_RESULT "):])
+            else:
+                print(line, end="", flush=True)
+    if proc.returncode != 0 or result is None:
+        return _fail(f"torchrun exited with {proc.returncode}", 1)
+    _print_train_result(result["run_id"], result["metrics"], result["model_path"], result["stopped"], result.get("notes", ()))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     from ..data import DataError
     from ..train import TrainingInputError
 
     _export_workspace()
+    if not args.no_track:
+        from ..track import prepare
+
+        prepare()  # the MLflow store is made in another process while torch loads
     options = {"epochs": args.epochs, "batch_size": args.batch_size, "labels": args.labels, "resume": args.resume,
-               "random_state": args.seed, "device": args.device, "compile": args.compile, "verbose": 1}
+               "random_state": args.seed, "device": args.device, "compile": args.compile, "track": not args.no_track,
+               "verbose": 1}
     if args.nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
-               "-m", "mlaas_kernel.train._ddp", args.dataset, "--options", json.dumps(options)]
-        print(f"launching {args.nproc} processes with torchrun", flush=True)
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-        result = None
-        for line in proc.stdout.splitlines():
-            if line.startswith("MLAAS_RESULT "):
-                result = json.loads(line[len("MLAAS_RESULT "):])
-            else:
-                print(line)
-        if proc.returncode != 0 or result is None:
-            return _fail(f"torchrun exited with {proc.returncode}", 1)
-        _print_train_result(result["run_id"], result["metrics"], result["model_path"], result["stopped"])
-        return 0
+        return _run_torchrun(args, options)
     from ..train import train_dataset
 
-    if args.resume:
-        print("resuming from the last checkpoint", flush=True)
     try:
         res = train_dataset(args.dataset, **options)
     except (TrainingInputError, DataError) as exc:
@@ -58,14 +69,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the ``mlaas`` parser."""
-    p = sub.add_parser("train", help="train a CNN on an image dataset, tracked in MLflow", description="Train on DATASET's own labels (or a label snapshot's), tracked in MLflow and TensorBoard; prints the run id and final metrics. A checkpoint is written after each epoch; --resume continues a run that was killed.")
+    p = sub.add_parser("train", help="train a CNN on an image dataset, tracked in MLflow", description="Train on DATASET's own labels (or a label snapshot's), tracked in MLflow and TensorBoard; prints the run id and final metrics. A checkpoint is written after each epoch; --resume continues a run that was stopped or killed, with its own plan.")
     p.add_argument("dataset")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
-    p.add_argument("--labels", metavar="SNAPSHOT", help="train on a label snapshot: a path or DATASET@sha256:HASH")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the data (default 5, more on small data so the schedule has 200 steps; a resumed run's own)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 128, at most a quarter of the data; a resumed run's own)")
+    p.add_argument("--labels", metavar="SNAPSHOT", help="train on a label snapshot: a path or DATASET@sha256:HASH (a resumed run's own)")
     p.add_argument("--nproc", type=int, default=1, help="processes (DDP through torchrun; one per GPU, or gloo on the CPU)")
-    p.add_argument("--resume", action="store_true", help="continue from the dataset's last checkpoint")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN",
+                   help="continue run RUN (its id, or a unique prefix) from its checkpoint; with no RUN, the dataset's newest checkpoint")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default: the compute layer's choice)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0; a resumed run's own)")
+    p.add_argument("--no-track", action="store_true", help="do not record the run in MLflow/TensorBoard")
     p.set_defaults(func=cmd_train)

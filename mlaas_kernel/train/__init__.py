@@ -1,8 +1,8 @@
 """Training: scikit-learn-style estimators (a CNN for images, forests for tables) and their loop."""
 
-from ._image import ImageClassifier, TrainingInputError, build_cnn
+from ._image import ImageClassifier, TrainingInputError, TrainingWarning, build_cnn
 from ._loop import Progress
 from ._tabular import TabularClassifier, TabularRegressor
 from ._run import TrainResult, split_dataset, train_dataset
 
-__all__ = ["ImageClassifier", "Progress", "TabularClassifier", "TabularRegressor", "TrainResult", "TrainingInputError", "build_cnn", "split_dataset", "train_dataset"]
+__all__ = ["ImageClassifier", "Progress", "TabularClassifier", "TabularRegressor", "TrainResult", "TrainingInputError", "TrainingWarning", "build_cnn", "split_dataset", "train_dataset"]

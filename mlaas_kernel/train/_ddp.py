@@ -37,7 +37,8 @@ def main(argv=None) -> int:
         result = train_dataset(args.dataset, **options)
         if dist.get_rank() == 0:
             print("MLAAS_RESULT " + json.dumps({"run_id": result.run_id, "metrics": result.metrics,
-                                                "model_path": str(result.model_path), "stopped": result.stopped}), flush=True)
+                                                "model_path": str(result.model_path), "stopped": result.stopped,
+                                                "notes": result.notes}), flush=True)
     finally:
         dist.destroy_process_group()
     return 0

@@ -28,6 +28,8 @@ class Progress:
     history: list[dict] = field(default_factory=list)  # one dict per finished epoch
     stop_requested: bool = False
     stopped: bool = False
+    error: str | None = None  # set when training raised: the run ends FAILED
+    messages: list[str] = field(default_factory=list)  # notes for people: small data, tracking trouble...
 
     @property
     def images_per_second(self) -> float:
@@ -42,6 +44,45 @@ class Progress:
     def eta_seconds(self) -> float | None:
         f = self.fraction
         return self.seconds * (1 - f) / f if f > 0 else None
+
+
+@dataclass
+class Plan:
+    """How many epochs of how many steps of which batch size, and why when it differs from what was asked."""
+
+    epochs: int
+    batch: int  # per process
+    steps: int  # per epoch
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps
+
+
+def plan_schedule(n: int, *, world: int = 1, batch_size: int = 128, epochs: int | None = None, min_steps: int = 200,
+                  default_epochs: int = 5) -> Plan:
+    """Fit the schedule to the data: batches of at most a quarter of each process's share (so an
+    epoch has several steps), and, when ``epochs`` is None, enough epochs for ``min_steps``
+    optimizer steps (at least ``default_epochs``). A one-cycle schedule of a handful of steps
+    never warms up or anneals: that is what trained chance-level models on small label sets.
+    """
+    per_rank = max(n // world, 1)
+    asked = max(batch_size // world, 1)
+    batch = max(min(asked, per_rank // 4 if per_rank >= 4 else per_rank), 1)
+    steps = max(per_rank // batch, 1)
+    plan = Plan(epochs or default_epochs, batch, steps)
+    if batch < asked:
+        plan.notes.append(f"batch {batch * world} instead of {asked * world}: {n} items make {steps} steps per epoch")
+    if epochs is None:
+        plan.epochs = max(default_epochs, -(-min_steps // steps))
+        if plan.epochs != default_epochs:
+            plan.notes.append(f"{plan.epochs} epochs (instead of {default_epochs}) for {plan.total_steps} steps on {n} items")
+    elif plan.total_steps < min_steps // 2:
+        plan.warnings.append(f"{epochs} epoch(s) of {steps} step(s) give the learning-rate schedule only {plan.total_steps} "
+                             f"steps on {n} items: expect a poor model; leave epochs unset (at least {min_steps} steps) or use more")
+    return plan
 
 
 class Callback(Protocol):

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ._image import ImageClassifier, TrainingInputError
+from ._checkpoints import CHECKPOINT, find_checkpoint
+from ._image import ImageClassifier, TrainingInputError, TrainingWarning
+
+MIN_VALIDATION = 50  # fewer held-out items than this make validation accuracy noise
 
 
 @dataclass
@@ -41,16 +45,16 @@ def split_dataset(ds, *, validation_fraction: float = 0.2, random_state: int = 0
 def train_dataset(
     name: str,
     *,
-    epochs: int = 5,
-    batch_size: int = 128,
+    epochs: int | None = None,
+    batch_size: int | None = None,
     labels: str | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
     track: bool = True,
     callbacks: Sequence[Any] = (),
-    random_state: int = 0,
+    random_state: int | None = None,
     device: str = "auto",
     compile: bool = False,
-    max_lr: float = 3e-3,
+    max_lr: float | None = None,
     experiment: str = "mlaas",
     workspace_dir: str | os.PathLike | None = None,
     verbose: int = 0,
@@ -59,21 +63,85 @@ def train_dataset(
 
     ``labels`` names a label snapshot (a path or ``dataset@sha256:...``): training then uses the
     labeled items only, with the snapshot's labels, and records the snapshot's hash on the run.
-    ``resume`` continues from the dataset's last checkpoint (same MLflow run).
+    ``resume`` continues a run from its checkpoint (the same MLflow run): a run id (or a unique
+    prefix of one), or ``True`` for the dataset's newest checkpoint. A resumed run keeps its own
+    plan (epochs, batch size, learning rate, seed, label snapshot) unless an argument overrides it.
+    Unset ``epochs`` and ``batch_size`` adapt to the data's size (see :class:`ImageClassifier`).
     """
     import torch
 
     from .. import data
     from ..data import workspace
-    from ..labels import load_snapshot
 
     ds = data.load(name, workspace_dir=workspace_dir)
     if ds.kind != "images":
         raise TrainingInputError(f"dataset {name!r} is a {ds.kind} dataset; train tables with TabularClassifier (notebook 04b)")
+    dist = torch.distributed if torch.distributed.is_available() and torch.distributed.is_initialized() else None
+    rank = dist.get_rank() if dist else 0
+    if track and rank == 0:
+        from ..track import prepare
+
+        prepare(workspace_dir)  # the store is made in another process while the data loads
+    models = workspace(workspace_dir) / "models" / ds.name
+    ckpt_path, plan = None, {}
+    notes: list[str] = []
+    if resume:
+        ckpt_path = find_checkpoint(models, ds.name, resume)
+        plan, note = _resumed_plan(ckpt_path)
+        notes.append(note)
+        if verbose and rank == 0:
+            print(note, flush=True)
+    labels = labels if labels is not None else plan.get("labels")
+    random_state = _first(random_state, plan.get("random_state"), 0)
+    items = _training_items(ds, labels, random_state, workspace_dir)
+    notes += items.notes
+    tracker = None
+    all_callbacks = list(callbacks)
+    if track and rank == 0:
+        from ..track import Tracker
+
+        tracker = Tracker(experiment=experiment, run_name=f"{ds.name}-cnn", tags=items.tags,
+                          params={"dataset": ds.name, "train_items": len(items.train), "val_items": len(items.val),
+                                  "world_size": dist.get_world_size() if dist else 1},
+                          workspace_dir=workspace_dir)
+        all_callbacks.insert(0, tracker)
+    if ckpt_path is None and rank == 0:  # a new run: its own folder
+        key = tracker.start() if tracker is not None else f"untracked-{uuid.uuid4().hex[:12]}"
+        ckpt_path = models / key / CHECKPOINT
+    clf = ImageClassifier(epochs=epochs, batch_size=_first(batch_size, plan.get("batch_size"), 128),
+                          max_lr=_first(max_lr, plan.get("max_lr"), 3e-3), device=device, compile=compile,
+                          checkpoint_dir=str(ckpt_path.parent) if ckpt_path is not None else None, resume=bool(resume),
+                          callbacks=all_callbacks, random_state=random_state, verbose=verbose)
+    clf.fit(items.images[items.train], items.y_train, validation_data=items.validation,
+            run_state={"labels": labels} if labels else None)
+    return _finish(clf, ds, items, tracker, ckpt_path, notes, rank)
+
+
+@dataclass
+class _Items:
+    """What a run trains and validates on."""
+
+    images: Any
+    train: np.ndarray
+    y_train: np.ndarray
+    val: np.ndarray
+    y_val: np.ndarray
+    tags: dict[str, str]
+    notes: list[str]
+
+    @property
+    def validation(self):
+        return (self.images[self.val], self.y_val) if len(self.val) else None
+
+
+def _training_items(ds, labels: str | None, random_state: int, workspace_dir) -> _Items:
+    """The dataset's own labels and split, or a label snapshot's items; warns when too few are left to validate on."""
+    from ..labels import load_snapshot
+
     images = ds.images()
     y_all = ds.labels()
     train_idx, val_idx = split_dataset(ds, random_state=random_state)
-    tags: dict[str, str] = {"mlaas.dataset": ds.name, "mlaas.dataset.fingerprint": ds.manifest["fingerprint"]}
+    tags = {"mlaas.dataset": ds.name, "mlaas.dataset.fingerprint": ds.manifest["fingerprint"]}
     notes = []
     y_train = y_all[train_idx]
     if labels:
@@ -86,52 +154,71 @@ def train_dataset(
         meta = _snapshot_hash(labels)
         tags.update({"mlaas.labels.snapshot": meta, "mlaas.labels.count": str(len(train_idx))})
         notes.append(f"trained on {len(train_idx)} labeled items of snapshot {meta}")
-    root = workspace(workspace_dir) / "models" / ds.name
-    ckpt_dir = root / "checkpoint"
-    if not resume and ckpt_dir.exists():
-        shutil.rmtree(ckpt_dir)
-    if resume and not (ckpt_dir / "last.pt").exists():
-        raise TrainingInputError(f"nothing to resume: no checkpoint in {ckpt_dir}")
+    known = np.asarray([v is not None and v == v and str(v) != "" for v in y_all[val_idx].tolist()], dtype=bool)
+    val_idx = val_idx[known]
+    classes = len(np.unique(y_train))
+    if len(train_idx) < 10 * classes:
+        _warn(notes, f"only {len(train_idx)} training items for {classes} classes ({len(train_idx) / max(classes, 1):.1f} per class): "
+                     "expect a weak model; label more items")
+    if len(val_idx) < MIN_VALIDATION:
+        _warn(notes, f"{len(val_idx)} labeled item(s) left for validation (fewer than {MIN_VALIDATION}): "
+                     + ("no validation metrics" if not len(val_idx) else "validation accuracy will be noise"))
+    return _Items(images, train_idx, y_train, val_idx, y_all[val_idx], tags, notes)
 
-    dist = torch.distributed if torch.distributed.is_available() and torch.distributed.is_initialized() else None
-    rank = dist.get_rank() if dist else 0
-    tracker = None
-    all_callbacks = list(callbacks)
-    if track and rank == 0:
-        from ..track import Tracker
 
-        tracker = Tracker(experiment=experiment, run_name=f"{ds.name}-cnn", tags=tags,
-                          params={"dataset": ds.name, "train_items": len(train_idx), "val_items": len(val_idx),
-                                  "world_size": dist.get_world_size() if dist else 1},
-                          workspace_dir=workspace_dir)
-        all_callbacks.insert(0, tracker)
-    clf = ImageClassifier(epochs=epochs, batch_size=batch_size, max_lr=max_lr, device=device, compile=compile,
-                          checkpoint_dir=str(ckpt_dir), resume=resume, callbacks=all_callbacks, random_state=random_state, verbose=verbose)
-    clf.fit(images[train_idx], y_train, validation_data=(images[val_idx], y_all[val_idx]))
+def _resumed_plan(ckpt_path: Path) -> tuple[dict, str]:
+    """The plan a checkpoint was trained with (epochs, batch size, learning rate, seed, labels) and a line saying what resumes."""
+    from ._loop import load_checkpoint
+
+    ckpt = load_checkpoint(ckpt_path)
+    plan = dict(ckpt.get("plan", {}))
+    plan["labels"] = ckpt.get("run_state", {}).get("labels")
+    run = ckpt.get("run_state", {}).get("mlflow_run_id") or ckpt_path.parent.parent.name
+    done, total = int(ckpt["epoch"]), int(ckpt["epochs"])
+    state = "was stopped" if ckpt.get("stopped") else ("had finished" if done >= total else "was interrupted")
+    return plan, f"resuming run {run}: it {state} after epoch {done} of {total}; continuing at epoch {min(done + 1, total)} of {total}"
+
+
+def _finish(clf, ds, items: _Items, tracker, ckpt_path: Path | None, notes: list[str], rank: int) -> TrainResult:
+    """The result, the model file beside the checkpoint, and the run's artifacts."""
+    import torch
+
     progress = clf.progress_
+    notes = notes + [m for m in progress.messages if m not in notes]
     metrics = {k: float(v) for k, v in (clf.history_[-1] if clf.history_ else {}).items() if k != "epoch"}
     if "val_accuracy" in metrics:
         metrics["accuracy"] = metrics["val_accuracy"]
     result = TrainResult(tracker.run_id if tracker else clf.run_state_.get("mlflow_run_id"), metrics, None, progress.stopped,
                          len(clf.history_), tracker.seconds if tracker else 0.0, progress.seconds, notes)
-    if rank != 0:
+    if rank != 0 or ckpt_path is None:
         return result
-    out = root / (result.run_id or "untracked")
-    out.mkdir(parents=True, exist_ok=True)
-    model_path = out / "model.pt"
-    torch.save({"state_dict": clf.model_.state_dict(), "classes": clf.classes_, "mean": clf.mean_, "std": clf.std_,
-                "input_shape": clf.input_shape_, "width": clf.width}, model_path)
+    model_path = ckpt_path.parent.parent / "model.pt"
+    from .._atomic import atomic_write
+
+    state = {"state_dict": clf.model_.state_dict(), "classes": clf.classes_, "mean": clf.mean_, "std": clf.std_,
+             "input_shape": clf.input_shape_, "width": clf.width}
+    atomic_write(model_path, lambda tmp: torch.save(state, tmp))
     result.model_path = model_path
     if tracker is not None:
         try:
             tracker.log_artifact(model_path, "model")
             tracker.log_dict(ds.manifest, "dataset_manifest.json")
             tracker.log_dict({"device": progress.device, "history": clf.history_, "notes": notes}, "training.json")
-            pred = clf.predict(images[val_idx])
-            tracker.log_dict(_confusion(y_all[val_idx], pred, clf.classes_), "confusion_matrix.json")
+            if len(items.val):
+                pred = clf.predict(items.images[items.val])
+                tracker.log_dict(_confusion(items.y_val, pred, clf.classes_), "confusion_matrix.json")
         except Exception as exc:  # the server may be away at the very end: the model stays in the workspace
             result.notes.append(f"artifacts not logged ({type(exc).__name__}: {exc}); the model is in {model_path}")
     return result
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
+def _warn(notes: list[str], text: str) -> None:
+    warnings.warn(text, TrainingWarning, stacklevel=3)
+    notes.append(text)
 
 
 def _snapshot_hash(ref: str) -> str:

@@ -1,0 +1,5 @@
+import sys
+
+from ._store import main
+
+sys.exit(main())

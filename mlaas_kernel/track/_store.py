@@ -1,0 +1,165 @@
+"""Where runs go: the tracking URI, a quiet MLflow client, and the workspace's store made ahead of need.
+
+Creating MLflow's SQLite store runs its schema migrations (seconds). :func:`prepare` does it once
+per workspace, in a background process, into a temporary file that is renamed into place when
+complete; :func:`setup` takes the same lock, so it waits for a preparation in flight instead of
+migrating a second time, and never opens a half-made store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+_SETUP_DONE: dict[tuple[str, str], tuple[object, str]] = {}
+_SETUP_LOCK = threading.Lock()
+STORE_NAME = "mlflow.db"
+
+
+def tracking_uri(workspace_dir: str | os.PathLike | None = None) -> str:
+    """``$MLFLOW_TRACKING_URI``, else the workspace's ``sqlite:///.../mlflow.db``."""
+    from ..data import workspace
+
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace(workspace_dir) / STORE_NAME}"
+
+
+def quiet_mlflow() -> None:
+    """MLflow's and alembic's INFO lines (store creation, migrations) off; warnings stay.
+
+    ``MLFLOW_LOGGING_LEVEL``, when the user sets it, wins.
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if "MLFLOW_LOGGING_LEVEL" in os.environ and os.environ["MLFLOW_LOGGING_LEVEL"] != "WARNING":
+        return
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"  # read by MLflow when it is first imported
+    for name in ("mlflow", "alembic"):
+        logger = logging.getLogger(name)
+        if logger.getEffectiveLevel() < logging.WARNING:
+            logger.setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def _store_lock(root: Path):
+    """An exclusive lock on the workspace's store creation (released if its holder dies)."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".mlflow.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _create_store(root: Path) -> None:
+    """Make ``root/mlflow.db`` with MLflow's schema, complete or not at all."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    final = root / STORE_NAME
+    tmp = root / f".{STORE_NAME}.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        store = SqlAlchemyStore(f"sqlite:///{tmp}", (root / "mlartifacts").as_uri())  # runs the migrations
+        store.engine.dispose()  # no connection left on the file we rename
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_store(workspace_dir: str | os.PathLike | None = None) -> bool:
+    """Create the workspace's embedded store unless it exists; True when this call made it."""
+    from ..data import workspace
+
+    quiet_mlflow()
+    root = workspace(workspace_dir)
+    if (root / STORE_NAME).exists():
+        return False
+    with _store_lock(root):
+        if (root / STORE_NAME).exists():  # made while we waited for the lock
+            return False
+        _create_store(root)
+        return True
+
+
+def prepare(workspace_dir: str | os.PathLike | None = None, *, background: bool = True):
+    """Create the workspace's MLflow store ahead of the first tracked run.
+
+    With ``background`` (the default) a separate process does it, so the caller goes on at once
+    and the work runs on another core; returns that process (``None`` when there is nothing to do:
+    the store exists, or tracking goes to a server). Without it, creates the store here.
+    """
+    from ..data import workspace
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    root = workspace(workspace_dir)
+    if (root / STORE_NAME).exists():
+        return None
+    if not background:
+        ensure_store(root)
+        return None
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    return subprocess.Popen([sys.executable, "-m", "mlaas_kernel.track", "prepare", str(root)], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def setup(experiment: str = "mlaas", *, workspace_dir: str | os.PathLike | None = None):
+    """An MLflow client on :func:`tracking_uri` and the experiment's id (created with its
+    artifacts in the workspace's ``mlartifacts/`` when the store is the embedded one)."""
+    quiet_mlflow()
+    from ..data import workspace
+
+    uri = tracking_uri(workspace_dir)
+    key = (uri, experiment)
+    with _SETUP_LOCK:
+        if key in _SETUP_DONE:
+            return _SETUP_DONE[key]
+    if uri.startswith("http"):
+        # fail fast: the Tracker keeps metrics itself when the server is away
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    elif uri == f"sqlite:///{workspace(workspace_dir) / STORE_NAME}":
+        ensure_store(workspace_dir)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        location = None if uri.startswith("http") else (workspace(workspace_dir) / "mlartifacts").as_uri()
+        try:
+            exp_id = client.create_experiment(experiment, artifact_location=location)
+        except Exception:  # another process created it meanwhile
+            exp = client.get_experiment_by_name(experiment)
+            if exp is None:
+                raise
+            exp_id = exp.experiment_id
+    else:
+        exp_id = exp.experiment_id
+    if not uri.startswith("http"):  # a server may lose its experiments when restarted: ask again there
+        with _SETUP_LOCK:
+            _SETUP_DONE[key] = (client, exp_id)
+    return client, exp_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mlaas_kernel.track prepare WORKSPACE``: what :func:`prepare` runs in the background."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m mlaas_kernel.track")
+    p.add_argument("command", choices=["prepare"])
+    p.add_argument("workspace")
+    args = p.parse_args(argv)
+    t = time.perf_counter()
+    made = ensure_store(args.workspace)
+    setup(workspace_dir=args.workspace)  # the default experiment too
+    print(f"MLflow store {'created' if made else 'already there'} in {time.perf_counter() - t:.2f} s")
+    return 0
