@@ -68,7 +68,8 @@ def test_image_labeler_commits_before_moving_on(store, images):
     assert w.item == 1  # ... and then the next item
     w.label("1")
     w.skip()
-    assert w.item == 3 and w.labeled == 3 and w.message == "skipped #2"
+    assert w.item == 3 and w.message == "skipped #2"
+    assert (w.labeled, w.skipped) == (2, 1)  # a skipped item is not a labeled one
     [first, second] = store.current("toy")
     assert first["seconds"] is not None and first["seconds"] >= 0 and first["source"] == "human"
     with pytest.raises(ValueError, match="label '7' is not one of the classes"):
@@ -127,7 +128,7 @@ def test_suggestions_from_the_learner_and_enter_accepts(store):
     while learner.retrains == 0:
         w.label(truth[w.item])
         learner.wait(30)
-    assert w.suggestion in ("0", "1") and 0.5 <= w.confidence <= 1.0
+    assert w.suggestion == truth[w.item] and w.suggestion_item == w.item and 0.5 < w.confidence <= 1.0
     assert "model: 4 labels" in w.model_info
     item = w.item
     expected = w.suggestion
@@ -160,3 +161,177 @@ def test_grid_labeler_fix_and_accept(store, images):
     assert {t["item"] for t in w.tiles}.isdisjoint(first[:2]) and w.message == "accepted 2 labels"
     w.handle_key("n")
     assert w.labeled == 2
+
+
+def _two_blobs(n=40, seed=1):
+    """Dark and bright 4x4 images, an easy two-class problem, with their true classes."""
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    imgs = np.r_[np.zeros((half, 4, 4), np.uint8), np.full((half, 4, 4), 235, np.uint8)] + rng.integers(0, 20, (n, 4, 4)).astype(np.uint8)
+    return imgs, np.r_[np.zeros(half, int), np.ones(half, int)].astype(str)
+
+
+def test_skips_count_apart_and_undo_or_revisit_brings_them_back(store, images):
+    w = ImageLabeler(images, store=store, dataset="toy", annotator="ana", classes=["a", "b"], items=range(6))
+    w.label("a")
+    w.skip()
+    w.skip()
+    assert (w.item, w.labeled, w.skipped, w.total) == (3, 1, 2, 6)
+    w.undo()  # undoes the last skip: item 2 shows again
+    assert (w.item, w.labeled, w.skipped) == (2, 1, 1) and w.message == "undid the skip of #2"
+    w.label("b")
+    assert (w.item, w.labeled, w.skipped) == (3, 2, 1)
+    for _ in range(3):
+        w.label("a")
+    assert w.item == -1 and "1 skipped: R brings them back" in w.message
+    w.handle_key("R")  # the skipped item 1 comes back
+    assert (w.item, w.skipped) == (1, 0) and store.skipped_items("toy", annotator="ana") == set()
+    w.label("b")
+    assert (w.item, w.labeled, w.skipped) == (-1, 6, 0)
+    again = ImageLabeler(images, store=LabelStore(store.path), dataset="toy", annotator="ana", classes=["a", "b"], items=range(6))
+    assert (again.labeled, again.skipped) == (6, 0)
+
+
+def test_a_key_pressed_on_another_item_does_nothing(store, images):
+    w = ImageLabeler(images, store=store, dataset="toy", annotator="ana", classes=["a", "b"])
+    w.handle_key("a", item=0)
+    assert w.item == 1
+    w.handle_key("a", item=0)  # pressed again before the browser showed item 1
+    assert store.labels("toy", annotator="ana") == {0: "a"} and w.item == 1
+    assert w.message == "'a' was pressed on #0, but #1 is shown now: it did nothing"
+    w.handle_key("Backspace", item=0)  # undo is not about the item shown
+    assert store.labels("toy", annotator="ana") == {} and w.item == 0
+
+
+def test_enter_never_commits_a_suggestion_made_for_another_item(store):
+    imgs, truth = _two_blobs()
+    learner = active.ActiveLearner(imgs.reshape(40, -1).astype(float), retrain_every=4, random_state=0)
+    w = ImageLabeler(imgs, store=store, dataset="bw", annotator="ana", classes=["0", "1"], learner=learner)
+    while learner.retrains == 0:
+        w.label(truth[w.item])
+        learner.wait(30)
+    # what a retrain thread finishing late does: a suggestion for the item that was shown before
+    item, stale = w.item, "1" if truth[w.item] == "0" else "0"
+    with w.hold_sync():
+        w.suggestion, w.suggestion_item = stale, item - 1 if item > 0 else item + 1
+    w.handle_key("Enter")
+    assert item not in store.labels("bw", annotator="ana") and w.item == item
+    assert w.message.startswith(f"the suggestion is for #{w.suggestion_item}, not #{item}")
+    learner.close()
+
+
+def test_retraining_goes_on_with_stored_labels_of_items_outside_the_pool(store):
+    imgs, truth = _two_blobs()
+    for item in range(100, 110):  # another session labeled items this learner's pool does not hold
+        store.label("bw", item, str(item % 2), annotator="ana")
+    learner = active.ActiveLearner(imgs.reshape(40, -1).astype(float), retrain_every=4, random_state=0)
+    w = ImageLabeler(imgs, store=store, dataset="bw", annotator="ana", classes=["0", "1"], learner=learner)
+    assert w.ignored_labels == 10 and set(learner.labels) == set()
+    for _ in range(8):
+        w.label(truth[w.item])
+        learner.wait(30)
+    assert learner.retrains >= 2 and learner.error is None and w.model_error == ""
+    assert "model: 8 labels" in w.model_info
+    learner.close()
+
+
+class _Broken:
+    """A model whose fit fails, as a real one does on bad input."""
+
+    def fit(self, x, y):
+        raise ValueError("the model cannot fit these features")
+
+
+def test_a_failed_retrain_shows_in_the_widget(store):
+    imgs, truth = _two_blobs()
+    learner = active.ActiveLearner(imgs.reshape(40, -1).astype(float), model=_Broken, retrain_every=2, random_state=0)
+    w = ImageLabeler(imgs, store=store, dataset="bw", annotator="ana", classes=["0", "1"], learner=learner)
+    w.label("0")
+    w.label("1")
+    learner.wait(30)
+    assert w.model_error == "ValueError: the model cannot fit these features"
+    assert "ValueError" in w.model_status
+    assert len(store.labels("bw", annotator="ana")) == 2  # the labels are kept
+    learner.close()
+
+
+def test_reason_and_status_come_from_the_learner(store):
+    imgs, _ = _two_blobs()
+    learner = active.ActiveLearner(imgs.reshape(40, -1).astype(float), retrain_every=4, random_state=0)
+    w = ImageLabeler(imgs, store=store, dataset="bw", annotator="ana", classes=["0", "1"], learner=learner)
+    assert w.reason == learner.reason(w.item) and w.reason
+    assert w.model_status == learner.status and w.model_status
+    learner.close()
+
+
+def test_browser_keys_are_acknowledged_and_pings_answered(store, images):
+    w = ImageLabeler(images, store=store, dataset="toy", annotator="ana", classes=["a", "b"])
+    sent = []
+    w.send = sent.append  # what goes back to the view (the comm needs a kernel)
+    w._handle_custom_msg({"type": "key", "key": "a", "item": 0, "seq": 7}, [])
+    w._handle_custom_msg({"type": "ping"}, [])
+    w._handle_custom_msg({"type": "click", "label": "b", "item": 5, "seq": 8}, [])  # a stale click
+    assert sent == [{"type": "ack", "seq": 7}, {"type": "pong"}, {"type": "ack", "seq": 8}]
+    assert store.labels("toy", annotator="ana") == {0: "a"}
+
+
+def test_closing_the_labeler_stops_following_the_learner(store):
+    imgs, _ = _two_blobs()
+    learner = active.ActiveLearner(imgs.reshape(40, -1).astype(float), random_state=0)
+    w = ImageLabeler(imgs, store=store, dataset="bw", annotator="ana", classes=["0", "1"], learner=learner)
+    assert learner.on_update
+    w.close()
+    assert learner.on_update == []
+    learner.close()
+
+
+# ---------------------------------------------------------------- the label app
+@pytest.fixture
+def mnist(workspace):
+    from mlaas_kernel import data
+
+    return data.ingest("mnist", progress=False)
+
+
+def test_label_app_escapes_names_and_shows_kappa_after_every_label(store, mnist):
+    from mlaas_widgets import LabelApp
+
+    app = LabelApp(store=store, dataset="mnist", n_items=30, strategy=None)
+    w = app.start("mnist", "<img src=x onerror=alert(1)>")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in app.status.value and "<img" not in app.status.value
+    assert "no item labeled by you and another annotator yet" in app.agreement.value
+    truth = mnist.labels().astype(str)
+    first, second = w.item, None
+    store.label("mnist", first, truth[first], annotator="<script>bob</script>")
+    w.label(truth[first])
+    second = w.item
+    other = "0" if truth[second] != "0" else "1"
+    store.label("mnist", second, other, annotator="<script>bob</script>")
+    assert "on 1 item labeled by both" in app.agreement.value
+    assert "&lt;script&gt;bob&lt;/script&gt;" in app.agreement.value and "<script>" not in app.agreement.value
+    w.label(truth[second])  # updated at once, not every 10 labels
+    from sklearn.metrics import cohen_kappa_score
+
+    kappa = cohen_kappa_score([truth[first], truth[second]], [truth[first], other])
+    assert f"κ = {kappa:.2f} on 2 items labeled by both" in app.agreement.value
+    app.close()
+
+
+def test_closing_the_label_app_ends_its_retrain_thread(store, mnist):
+    import threading
+
+    from mlaas_widgets import LabelApp
+
+    app = LabelApp(store=store, dataset="mnist", n_items=40, strategy="margin", retrain_every=4)
+    w = app.start("mnist", "ana")
+    truth = mnist.labels().astype(str)
+    while app.learner.retrains == 0:
+        w.label(truth[w.item])
+        app.learner.wait(60)
+    workers = [t for t in threading.enumerate() if t.name.startswith("mlaas-retrain")]
+    assert workers
+    app.close()
+    for t in workers:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in workers)
+    assert w.comm is None  # the labeler is closed with it

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import anywidget
 import traitlets
 
-from ._labeling import default_keys
+from ._labeling import default_keys, in_pool
 from .image_labeler import png_data_url
 
 
@@ -66,7 +66,7 @@ class GridLabeler(anywidget.AnyWidget):
             self.store.label(self.dataset, t["item"], t["label"], annotator=self.annotator, seconds=per_item,
                              source="human" if t["fixed"] else "suggestion")
             self._done.add(t["item"])
-            if self.learner is not None:
+            if self.learner is not None and in_pool(self.learner, t["item"]):
                 self.learner.teach(t["item"], t["label"])
             n += 1
         self.next_page()
