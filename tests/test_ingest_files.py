@@ -74,6 +74,21 @@ def test_overrides_win_over_detection(workspace, tmp_path):
         data.ingest(path, name="o5", encoding="klingon", progress=False)
 
 
+def test_a_cp1252_byte_after_the_first_megabyte(workspace, tmp_path):
+    path = tmp_path / "long.csv"
+    rows = "".join(f"{i};plain ascii name;{i},5\n" for i in range(60_000))  # 1.5 MB of ASCII
+    path.write_bytes(("id;name;value\n" + rows + "60000;Café Müller;1,25\n").encode("cp1252"))
+    ds = data.ingest(path, progress=False)
+    table = ds.table()
+    assert len(table) == 60_001 and table["name"].iloc[-1] == "Café Müller" and table["value"].iloc[-1] == 1.25
+    assert "long.csv: not utf-8 past its first 1,048,576 bytes; read as cp1252" in ds.summary()
+
+
+def test_compressed_json_lines(workspace, tmp_path):
+    (tmp_path / "e.jsonl.gz").write_bytes(gzip.compress(b'{"a": 1}\n{"a": 2}\n'))
+    assert data.ingest(tmp_path / "e.jsonl.gz", progress=False).table()["a"].tolist() == [1, 2]
+
+
 def test_a_bad_row_is_named(workspace, tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("a,b\n1,2\n3,4\n5,6,7\n")

@@ -101,8 +101,8 @@ class IDXFiles(Source):
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.pairs = self._pairs()
-        single = len(self.pairs) == 1 and not self.path.is_dir()
-        self.default_name = _slug(self.pairs[0][0] if single and self.pairs[0][0] else self.path.resolve().parent.name if single else self.path.resolve().name)
+        # a folder is named after itself, one pair after its prefix (t10k, fashion...)
+        self.default_name = _slug(self.path.resolve().name if self.path.is_dir() else self.pairs[0][0])
         self.description = f"IDX files {', '.join(f'{i.name} + {l.name}' for _, i, l in self.pairs)}"
 
     def _pairs(self) -> list[tuple[str, Path, Path]]:

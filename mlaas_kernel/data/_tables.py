@@ -3,6 +3,7 @@ one table, JSON lines, Excel and Parquet, on disk or behind a URL."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -10,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Callable
 from urllib.parse import urlparse
 
 from ._base import Payload, Source, _bundled, _file_entry, _slug
@@ -21,7 +23,9 @@ FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
 SEPARATORS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 SEPARATOR_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|"}
-_SAMPLE = 1 << 16
+_SAMPLE = 1 << 16  # characters the separator and decimal mark are guessed from
+_DETECT = 1 << 20  # bytes the encoding is guessed from
+Opener = Callable[[], BinaryIO]
 _DECIMAL_COMMA = re.compile(r"^\s*[+-]?(\d{1,3}(\.\d{3})+|\d*),\d+\s*$")
 _DECIMAL_POINT = re.compile(r"^\s*[+-]?(\d{1,3}(,\d{3})+|\d*)\.\d+\s*$")
 _THOUSANDS_DOT = re.compile(r"^\s*[+-]?\d{1,3}(\.\d{3})+(,\d+)?\s*$")
@@ -80,71 +84,93 @@ class CSVOptions:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
-def _decompress(raw: bytes, compression: str | None, path: Path) -> bytes:
+def _decompressing(open_raw: Opener, compression: str | None) -> Opener:
+    """An opener of the decompressed bytes; errors in the stream surface while reading."""
     if compression is None:
-        return raw
-    try:
-        if compression == "gzip":
-            import gzip
+        return open_raw
+    if compression == "gzip":
+        import gzip
 
-            return gzip.decompress(raw)
-        if compression == "bzip2":
-            import bz2
+        return lambda: gzip.GzipFile(fileobj=open_raw())
+    if compression == "bzip2":
+        import bz2
 
-            return bz2.decompress(raw)
-        if compression == "xz":
-            import lzma
+        return lambda: bz2.BZ2File(open_raw())
+    if compression == "xz":
+        import lzma
 
-            return lzma.decompress(raw)
-        return _unzstd(raw)
-    except Exception as exc:  # each library has its own error class for a bad stream
-        raise DataError(f"{path}: the {compression} stream is truncated or corrupt ({exc})") from exc
+        return lambda: lzma.LZMAFile(open_raw())
+    # zstandard's streaming reader returns a truncated frame's bytes without a word: decompress
+    # whole, frame by frame, and check that each frame ended.
+    with open_raw() as f:
+        whole = _unzstd(f.read())
+    return lambda: io.BytesIO(whole)
 
 
 def _unzstd(raw: bytes) -> bytes:
-    """Every frame of a zstd stream; a frame that stops short is an error (the library returns what it has)."""
+    """Every frame of a zstd stream; a frame that stops short is an error."""
     import zstandard
 
     out = []
     while raw:
         frame = zstandard.ZstdDecompressor().decompressobj()
-        out.append(frame.decompress(raw))
+        try:
+            out.append(frame.decompress(raw))
+        except zstandard.ZstdError as exc:
+            raise EOFError(f"corrupt zstd data ({exc})") from exc
         if not frame.eof:
-            raise EOFError("the last frame ends early")
+            raise EOFError("the last zstd frame ends early")
         raw = frame.unused_data
     return b"".join(out)
 
 
-def _from_zip(raw: bytes, path: Path) -> tuple[str, bytes]:
-    """The one table inside a zip: its name and bytes."""
+def _zip_member(path: Path) -> tuple[str, Opener]:
+    """The one table inside a zip: its name and an opener of its bytes."""
     import zipfile
 
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
-    except zipfile.BadZipFile as exc:
+        with zipfile.ZipFile(path) as archive:
+            members = [i.filename for i in archive.infolist()
+                       if not i.is_dir() and not i.filename.startswith("__MACOSX/") and not Path(i.filename).name.startswith(".")]
+    except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(f"{path}: not a readable zip file ({exc})") from exc
-    with archive:
-        members = [i.filename for i in archive.infolist()
-                   if not i.is_dir() and not i.filename.startswith("__MACOSX/") and not Path(i.filename).name.startswith(".")]
-        tables = [m for m in members if (table_format(m) or ("zip",))[0] != "zip"]
-        if len(tables) != 1:
-            what = f"holds {len(tables)} tables ({', '.join(tables)})" if tables else f"holds no table file (it has: {', '.join(members) or 'nothing'})"
-            raise DataError(f"{path}: the zip {what}; expected exactly one CSV, JSON lines, Excel or Parquet file")
-        try:
-            return tables[0], archive.read(tables[0])
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise DataError(f"{path}: {tables[0]} inside the zip is corrupt ({exc})") from exc
+    tables = [m for m in members if (table_format(m) or ("zip",))[0] != "zip"]
+    if len(tables) != 1:
+        what = f"holds {len(tables)} tables ({', '.join(tables)})" if tables else f"holds no table file (it has: {', '.join(members) or 'nothing'})"
+        raise DataError(f"{path}: the zip {what}; expected exactly one CSV, JSON lines, Excel or Parquet file")
+    # the member keeps the archive's file open until it is closed itself
+    return tables[0], lambda: zipfile.ZipFile(path).open(tables[0])
+
+
+@contextlib.contextmanager
+def _stream_errors(label: str, kind: str | None):
+    """A stream that ends early or fails its checks becomes a DataError naming the file."""
+    import lzma
+    import zipfile
+    import zlib
+
+    try:
+        yield
+    except (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{label}: the {kind or 'file'} stream is truncated or corrupt ({exc})") from exc
+    except OSError as exc:  # gzip's "not a gzipped file", a read error
+        raise DataError(f"{label}: the {kind or 'file'} stream is truncated or corrupt ({exc})") from exc
 
 
 def detect_encoding(raw: bytes) -> str:
-    """utf-8 (with or without BOM), utf-16 with a BOM, else cp1252, else latin-1 (which reads any byte)."""
+    """utf-8 (with or without BOM), utf-16 with a BOM, else cp1252, else latin-1 (which reads any byte).
+
+    ``raw`` may be the start of a file: a character cut at its end does not count against utf-8.
+    """
+    import codecs
+
     if raw.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     for encoding in ("utf-8", "cp1252"):
         try:
-            raw.decode(encoding)
+            codecs.getincrementaldecoder(encoding)().decode(raw, final=False)
             return encoding
         except UnicodeDecodeError:
             continue
@@ -171,61 +197,82 @@ def detect_decimal(sample: str, sep: str) -> tuple[str, str | None]:
     return ".", None
 
 
-def _read_csv(raw: bytes, label: str, options: CSVOptions) -> tuple[object, dict]:
-    import pandas as pd
-
-    encoding = options.encoding or detect_encoding(raw)
-    nul = raw.find(b"\x00", 0, _SAMPLE)
+def _detect_dialect(head: bytes, label: str, options: CSVOptions) -> dict:
+    """Encoding, separator and decimal mark from the first bytes, unless given."""
+    encoding = options.encoding or detect_encoding(head)
+    nul = head.find(b"\x00", 0, _SAMPLE)
     if nul >= 0 and not encoding.startswith("utf-16"):
         raise DataError(f"{label}: not a readable CSV file: binary data (NUL byte at offset {nul})")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{label}: not a readable CSV file in {encoding} (byte {exc.start}: {exc.reason}); try another --encoding") from exc
-    sample = text[:_SAMPLE]
-    if len(text) > _SAMPLE and "\n" in sample:
-        sample = sample[: sample.rindex("\n")]
+    sample = head.decode(encoding, errors="replace")[:_SAMPLE]
+    if "\n" in sample[:-1]:
+        sample = sample[: sample.rindex("\n")]  # whole lines only
     sep = options.sep or detect_separator(sample)
-    if options.decimal:
-        decimal, thousands = options.decimal, None
-    else:
-        decimal, thousands = detect_decimal(sample, sep)
-    dialect = {"encoding": encoding, "sep": sep, "decimal": decimal, "thousands": thousands, "given": sorted(options.given())}
+    decimal, thousands = (options.decimal, None) if options.decimal else detect_decimal(sample, sep)
+    return {"encoding": encoding, "sep": sep, "decimal": decimal, "thousands": thousands, "given": sorted(options.given())}
+
+
+def _parse_csv(opener: Opener, label: str, options: CSVOptions) -> tuple[object, list[str], dict]:
+    import pandas as pd
+
+    with opener() as f:
+        head = f.read(_DETECT)
+    dialect = _detect_dialect(head, label, options)
+
+    def parse(encoding):
+        with opener() as f:
+            text = io.TextIOWrapper(f, encoding=encoding, newline="")
+            return pd.read_csv(text, sep=dialect["sep"], decimal=dialect["decimal"], thousands=dialect["thousands"])
+
+    notes = []
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, decimal=decimal, thousands=thousands)
+        try:
+            frame = parse(dialect["encoding"])
+        except UnicodeDecodeError as exc:
+            if options.encoding:
+                raise DataError(f"{label}: not a readable CSV file in {options.encoding} ({exc.reason}); try another --encoding") from exc
+            # the first megabyte read as utf-8 (or cp1252), a later byte does not: the next guess
+            fallback = "cp1252" if dialect["encoding"].startswith("utf-8") else "latin-1"
+            notes.append(f"{Path(label).name}: not {dialect['encoding']} past its first {len(head):,} bytes; read as {fallback}")
+            dialect["encoding"] = fallback
+            frame = parse(fallback)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{label}: no columns to read (empty CSV)") from exc
     except pd.errors.ParserError as exc:
         raise DataError(f"{label}: not a readable CSV file ({' '.join(str(exc).split())})") from exc
-    return frame, dialect
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{label}: not a readable CSV file in {dialect['encoding']} ({exc.reason}); give --encoding") from exc
+    return frame, [_describe_dialect(Path(label).name, dialect), *notes], {"csv": dialect}
 
 
-def _read_jsonl(raw: bytes, label: str):
+def _parse_jsonl(opener: Opener, label: str, options: CSVOptions) -> tuple[object, list[str], dict]:
     import pandas as pd
 
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{label}: JSON lines must be UTF-8 (byte {exc.start}: {exc.reason})") from exc
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    with opener() as f:
+        lines = io.TextIOWrapper(f, encoding="utf-8-sig")
         try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise DataError(f"{label}: line {number}: not valid JSON ({exc})") from exc
-        if not isinstance(record, dict):
-            raise DataError(f"{label}: line {number}: expected a JSON object, got {type(record).__name__}")
-        records.append(record)
-    return pd.json_normalize(records) if records else pd.DataFrame()
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as exc:
+                    raise DataError(f"{label}: line {number}: not valid JSON ({exc})") from exc
+                if not isinstance(record, dict):
+                    raise DataError(f"{label}: line {number}: expected a JSON object, got {type(record).__name__}")
+                records.append(record)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{label}: JSON lines must be UTF-8 ({exc.reason} after line {len(records)})") from exc
+    return (pd.json_normalize(records) if records else pd.DataFrame()), [], {}
 
 
-def _read_xlsx(raw: bytes, label: str) -> tuple[object, list[str]]:
+def _parse_xlsx(opener: Opener, label: str, options: CSVOptions) -> tuple[object, list[str], dict]:
     import zipfile
 
     import pandas as pd
 
+    with opener() as f:
+        raw = f.read()
     try:
         book = pd.ExcelFile(io.BytesIO(raw), engine="openpyxl")
     except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
@@ -234,17 +281,21 @@ def _read_xlsx(raw: bytes, label: str) -> tuple[object, list[str]]:
         sheets = book.sheet_names
         frame = pd.read_excel(book, sheet_name=sheets[0])
     notes = [f"read sheet {sheets[0]!r}, the first of {len(sheets)}: {', '.join(sheets)}"] if len(sheets) > 1 else []
-    return frame, notes
+    return frame, notes, {"sheet": sheets[0]}
 
 
-def _read_parquet(raw: bytes, label: str):
+def _parse_parquet(opener: Opener, label: str, options: CSVOptions) -> tuple[object, list[str], dict]:
     import pandas as pd
     import pyarrow
 
-    try:
-        return pd.read_parquet(io.BytesIO(raw))
-    except (pyarrow.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{label}: not a readable Parquet file, maybe truncated ({exc})") from exc
+    with opener() as f:
+        try:
+            return pd.read_parquet(f if f.seekable() else io.BytesIO(f.read())), [], {}
+        except (pyarrow.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{label}: not a readable Parquet file, maybe truncated ({exc})") from exc
+
+
+_PARSERS = {"csv": _parse_csv, "jsonl": _parse_jsonl, "xlsx": _parse_xlsx, "parquet": _parse_parquet}
 
 
 def _text_for_mixed(frame) -> list[str]:
@@ -269,39 +320,41 @@ def _describe_dialect(label: str, d: dict) -> str:
             f"decimal {part('decimal', repr(d['decimal']))}{thousands}")
 
 
+def _unsupported(name: str, where: str) -> DataError:
+    return DataError(f"{where}: unsupported file type {''.join(Path(name).suffixes[-2:]) or '(none)'!r}; expected {supported_names()}")
+
+
 def read_table(path: str | os.PathLike, *, options: CSVOptions = CSVOptions()) -> tuple[object, list[str], dict]:
-    """Read a table file by its name: ``(frame, notes for people, details for the manifest)``."""
+    """Read a table file by its name: ``(frame, notes for people, details for the manifest)``.
+
+    Files are streamed (a large CSV is never held as text beside its frame), except zstd and
+    Excel, which are read whole.
+    """
     path = Path(path)
     found = table_format(path.name)
     if found is None:
-        raise DataError(f"{path}: unsupported file type {''.join(path.suffixes[-2:]) or '(none)'!r}; expected {supported_names()}")
+        raise _unsupported(path.name, str(path))
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    fmt, compression = found
-    raw = path.read_bytes()
-    if not raw:
+    if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    raw = _decompress(raw, compression, path)
-    label, details, notes = str(path), {"format": fmt}, []
+    (fmt, compression), label, details = found, str(path), {"format": found[0]}
+    with _stream_errors(label, compression):
+        opener = _decompressing(lambda: open(path, "rb"), compression)
     if fmt == "zip":
-        member, raw = _from_zip(raw, path)
-        label, fmt = f"{path}:{member}", table_format(member)[0]
-        raw = _decompress(raw, table_format(member)[1], Path(label))
+        member, open_member = _zip_member(path)
+        (fmt, compression), label = table_format(member), f"{path}:{member}"
         details.update(member=member, format=fmt)
-    if not raw:
-        raise DataError(f"{label}: the file is empty" + (" once decompressed" if compression else ""))
+        with _stream_errors(label, "zip"):
+            opener = _decompressing(open_member, compression)
     if fmt != "csv" and options.given():
         raise DataError(f"{label}: --encoding, --sep and --decimal apply to CSV files, not {fmt}")
-    if fmt == "csv":
-        frame, dialect = _read_csv(raw, label, options)
-        details["csv"] = dialect
-        notes.append(_describe_dialect(Path(label).name, dialect))
-    elif fmt == "jsonl":
-        frame = _read_jsonl(raw, label)
-    elif fmt == "xlsx":
-        frame, notes = _read_xlsx(raw, label)
-    else:
-        frame = _read_parquet(raw, label)
+    with _stream_errors(label, compression or ("zip" if "member" in details else None)):
+        with opener() as f:
+            if not f.read(1):
+                raise DataError(f"{label}: the file is empty once decompressed")
+        frame, notes, extra = _PARSERS[fmt](opener, label, options)
+    details.update(extra)
     if frame.empty:
         raise DataError(f"{label}: the table has columns {list(map(str, frame.columns))} but no rows")
     frame.columns = [str(c) for c in frame.columns]
@@ -316,7 +369,7 @@ class TableFile(Source):
         self.path = Path(path)
         found = table_format(self.path.name)
         if found is None:
-            raise DataError(f"{self.path}: unsupported file type {''.join(self.path.suffixes[-2:]) or '(none)'!r}; expected {supported_names()}")
+            raise _unsupported(self.path.name, str(self.path))
         if not self.path.is_file():
             raise DataError(f"{self.path}: no such file")
         self.format, self.options = found[0], options
@@ -341,7 +394,7 @@ class TableURL(Source):
         name = Path(urlparse(url).path).name
         found = table_format(name)
         if found is None:
-            raise DataError(f"{url}: unsupported file type {''.join(Path(name).suffixes[-2:]) or '(none)'!r}; expected {supported_names()}")
+            raise _unsupported(name, url)
         self.filename, self.sha256, self.options = name, sha256, options
         self.default_name = _slug(_stem(name))
         self.description = f"{found[0]} file at {url}"
