@@ -120,6 +120,13 @@ def test_compressed_csv(workspace, tmp_path, suffix, compress):
         data.ingest(path, name="broken", progress=False)
 
 
+def test_compressed_csv_from_a_url(workspace, file_server):
+    file_server.files["/exports/sales.csv.gz"] = gzip.compress("Monat;Umsatz\nJänner;1.200,50\nFeber;980,25\n".encode("cp1252"))
+    ds = data.ingest(file_server.url + "/exports/sales.csv.gz", progress=False)
+    assert ds.name == "sales" and ds.table()["Umsatz"].tolist() == [1200.5, 980.25] and ds.table()["Monat"].iloc[0] == "Jänner"
+    assert ds.manifest["source_url"].endswith("/exports/sales.csv.gz") and ds.manifest["read"]["csv"]["encoding"] == "cp1252"
+
+
 def test_zip_holding_one_csv_and_zips_that_do_not(workspace, tmp_path):
     one = tmp_path / "one.zip"
     with zipfile.ZipFile(one, "w") as z:
