@@ -145,6 +145,7 @@ class BackgroundEmbedding:
         self._state = "idle"
         self._lock = threading.Lock()
         self._done = threading.Event()
+        self._finished = False
         self._proc: subprocess.Popen | None = None
         self._closed = False
 
@@ -181,6 +182,11 @@ class BackgroundEmbedding:
     @property
     def ready(self) -> bool:
         return self._state == "ready"
+
+    @property
+    def pid(self) -> int | None:
+        """The child process's id while one was started (None when the cache was read)."""
+        return None if self._proc is None else self._proc.pid
 
     def describe(self) -> str:
         """One line for people: what this is and where it stands."""
@@ -227,7 +233,7 @@ class BackgroundEmbedding:
     def subscribe(self, callback: Callable[["BackgroundEmbedding"], None]) -> None:
         """Call ``callback(self)`` when the embedding is ready or failed (now, if it already is)."""
         with self._lock:
-            finished = self._done.is_set()
+            finished = self._finished
             if not finished:
                 self.on_ready.append(callback)
         if finished:
@@ -275,11 +281,13 @@ class BackgroundEmbedding:
 
     def _finish(self, state: str = "ready") -> None:
         with self._lock:
-            self._state = state
-            self._done.set()
+            self._state, self._finished = state, True
             callbacks, self.on_ready = list(self.on_ready), []
-        for callback in callbacks:
-            callback(self)
+        try:
+            for callback in callbacks:
+                callback(self)
+        finally:
+            self._done.set()  # after the callbacks: wait() then sees what they started
 
     def __repr__(self) -> str:
         return f"<BackgroundEmbedding {self.path.name}: {self._state}>"

@@ -256,3 +256,18 @@ def test_label_spreading_suggestions_beat_chance_on_real_digits(digits_small):
     right = [learner.suggestion(i)[0] == y[i] for i in range(len(y)) if i not in learner.labels]
     assert np.mean(right) > 0.5 and 0 < learner.suggestion(0)[1] <= 1
     learner.close()
+
+
+def test_labels_taught_during_a_retrain_start_the_next_one_when_it_ends():
+    x, y = _two_blobs()
+    GatedModel.gate.clear()
+    learner = active.ActiveLearner(x, model=GatedModel, retrain_every=4)
+    for item in [0, 1, 60, 61]:
+        learner.teach(item, y[item])
+    assert learner.busy
+    for item in [2, 3, 62, 63]:  # due again while the first still runs
+        learner.teach(item, y[item])
+    GatedModel.gate.set()
+    learner.wait(30)
+    assert learner.retrains == 2 and [h["labels"] for h in learner.history] == [4, 8]
+    learner.close()

@@ -119,6 +119,8 @@ class ActiveLearner:
         self._suggestions: dict[int, tuple[str, float]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlaas-retrain")
         self._future: Future | None = None
+        self._pending_force = False
+        self._closed = False
         self.model_ = None
         self.classes_: list[str] = []
         self.retrains = 0
@@ -209,23 +211,29 @@ class ActiveLearner:
         """Start a retrain in the worker thread unless one is running; returns its future.
 
         Without two labeled classes there is nothing to train; ``force`` still reranks (the
-        embedding's cold start needs no labels).
+        embedding's cold start needs no labels). Labels that arrive during a retrain, and a
+        forced rerank asked for meanwhile, start the next one as soon as it ends.
         """
         with self._lock:
             if self._future is not None and not self._future.done():
+                self._pending_force |= force
                 return self._future
-            if len(set(self.labels.values())) < 2 and not force:
+            if (len(set(self.labels.values())) < 2 and not force) or self._closed:
                 return None
-            self._since_retrain = 0
-            snapshot = dict(self.labels)
-            self._future = self._executor.submit(self._job, snapshot)
-            return self._future
+            return self._submit()
+
+    def _submit(self) -> Future:
+        """Queue a job on the current labels (the lock is held)."""
+        self._since_retrain, self._pending_force = 0, False
+        self._future = self._executor.submit(self._job, dict(self.labels))
+        return self._future
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the running retrain (if any) ends; for scripts and tests, not the UI."""
-        future = self._future
-        if future is not None:
+        """Block until the running retrain (and any it queued) ends; for scripts and tests, not the UI."""
+        while (future := self._future) is not None:
             future.result(timeout=timeout)
+            if self._future is future:
+                return
 
     def retrain(self) -> None:
         """Retrain now and wait for it (batch jobs); raises what the retrain raised."""
@@ -247,6 +255,10 @@ class ActiveLearner:
                 callback(self)
             except Exception as exc:  # noqa: BLE001 - a broken view must not stop retraining
                 self.error = exc
+        with self._lock:  # queued before this future completes, so wait() sees it
+            due = self._since_retrain >= self.retrain_every and len(set(self.labels.values())) >= 2
+            if (due or self._pending_force) and not self._closed:
+                self._submit()
         return failure
 
     def _retrain(self, labels: dict[int, str]) -> None:
@@ -360,10 +372,7 @@ class ActiveLearner:
             if rows is None or len(rows) != len(self.items):
                 return
             self._emb_rows = rows
-            future = self.retrain_async(force=True)
-            if future is not None and not future.done():
-                # a retrain on the features was running: rerank with the embedding after it
-                future.add_done_callback(lambda _f: self.retrain_async(force=True))
+            self.retrain_async(force=True)  # after the running retrain, if one runs
         else:
             for callback in list(self.on_update):  # the status changed ("embedding failed")
                 try:
@@ -380,4 +389,6 @@ class ActiveLearner:
 
     def close(self) -> None:
         """Stop the worker (the embedding, which may be shared, is left running)."""
+        with self._lock:
+            self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,80 @@
+"""The dataset embedding: computed in a child process that never blocks the learner, cached and invalidated."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from mlaas_kernel import active, data
+from mlaas_kernel.embedding import BackgroundEmbedding, UMAPParams
+
+SMALL = UMAPParams(n_components=3, n_neighbors=10, pca_components=8)
+
+
+def _blobs(seed=0, per=60):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 10, (4, 16))
+    x = np.vstack([rng.normal(c, 1.0, (per, 16)) for c in centres]).astype(np.float32)
+    return x, np.repeat(np.arange(4), per).astype(str)
+
+
+def test_a_computing_embedding_never_blocks_the_queue_and_is_cached(tmp_path):
+    x, y = _blobs()
+    emb = BackgroundEmbedding.for_array(x, cache_dir=tmp_path, params=SMALL).start()
+    assert emb.state == "computing" and emb.pid is not None
+    os.kill(emb.pid, signal.SIGSTOP)  # the child is frozen until the test lets it go: a stand-in for a long UMAP
+    try:
+        learner = active.ActiveLearner(x, embedding=emb, retrain_every=4, batch=4, features_name="raw features")
+        assert learner.status == "embedding not ready yet: random order"
+        first = learner.next_items(3)
+        assert len(first) == 3 and learner.reason(first[0]) == "random order: no model yet"
+        for item in [0, 1, 60, 61]:
+            learner.teach(item, y[item])
+        learner.wait(30)  # the retrain on the features does not wait for the embedding either
+        assert learner.retrains == 1 and learner.status == "embedding not ready yet: margin on raw features"
+        assert emb.state == "computing" and emb.rows([0]) is None
+    finally:
+        os.kill(emb.pid, signal.SIGCONT)
+    assert emb.wait(300), emb.error
+    learner.wait(60)
+    assert emb.rows([0, 1]).shape == (2, 3) and emb.path.is_file() and emb.info["backend"]
+    assert emb.path.parent == tmp_path and emb.path.name.startswith("embedding-umap-") and not list(tmp_path.glob(".embedding-input-*"))
+    assert learner.status.startswith("UMAP embedding ready: typical points of 8 clusters")
+    assert learner.reason(learner.next_items(1)[0]).startswith("typical point of cluster ")
+    learner.close()
+
+    # the same data and parameters: read back, no child process
+    again = BackgroundEmbedding.for_array(x, cache_dir=tmp_path, params=SMALL).start()
+    assert again.ready and again.pid is None and np.array_equal(again.value, emb.value)
+    # other parameters, or changed data: another key, computed anew
+    other = BackgroundEmbedding.for_array(x, cache_dir=tmp_path, params=UMAPParams(n_components=2, n_neighbors=10, pca_components=8))
+    changed = x.copy()
+    changed[0, 0] += 1
+    moved = BackgroundEmbedding.for_array(changed, cache_dir=tmp_path, params=SMALL)
+    assert len({emb.path, other.path, moved.path}) == 3 and not other.path.exists() and not moved.path.exists()
+
+
+def test_a_dataset_embedding_lives_in_its_folder_keyed_by_its_content(workspace):
+    ds = data.ingest("mnist", progress=False)
+    emb = BackgroundEmbedding.for_dataset(ds)
+    assert emb.path.parent == ds.path and emb.path.name == f"embedding-umap-{UMAPParams().key(emb.content)}.npy"
+    assert ds.manifest["outputs"]["images.npy"] in emb.content
+    assert BackgroundEmbedding.for_dataset(ds, params=UMAPParams(n_components=5)).path != emb.path
+
+
+def test_a_failed_embedding_says_why_and_the_learner_carries_on(tmp_path):
+    x = np.zeros((2, 4), dtype=np.float32)  # too few rows to embed
+    emb = BackgroundEmbedding.for_array(x, cache_dir=tmp_path)
+    learner = active.ActiveLearner(x, embedding=emb)
+    assert not emb.wait(120) and emb.state == "failed"
+    assert "at least 3 rows" in emb.error and emb.error in learner.status and learner.status.startswith("embedding failed")
+    assert learner.next_items(2) != []
+    learner.close()
+
+
+def test_bad_parameters_are_refused_by_name():
+    with pytest.raises(ValueError, match="UMAPParams.n_components must be a positive integer, got 0"):
+        UMAPParams(n_components=0)
+    with pytest.raises(ValueError, match=r"UMAPParams.min_dist must lie in \[0, 1\], got 2"):
+        UMAPParams(min_dist=2)
