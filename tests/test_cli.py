@@ -104,15 +104,16 @@ def test_run_passes_paths_relative_to_the_caller(env, tmp_path):
     notebooks.mkdir()
     (caller / "data" / "imgs").mkdir(parents=True)
     (caller / "data" / "rel.csv").write_text("a,b\n1,2\n")
-    write_notebook(notebooks / "read.ipynb", "source = 'x'\nfolder = 'y'\nname = 'z'",
-                   "import os\nprint('content', open(source).read().splitlines()[1], os.path.isdir(folder), name)")
+    write_notebook(notebooks / "read.ipynb", "source = 'x'\nfolder = 'y'\nname = 'z'\nout = 'w'",
+                   "import os\nprint('content', open(source).read().splitlines()[1], os.path.isdir(folder), name)\nos.makedirs(out)")
     out = mlaas("run", "../notebooks/read.ipynb", "-p", "source", "data/rel.csv", "-p", "folder", "data/imgs",
-                "-p", "name", "mnist", "-o", "out.ipynb", "-q", env=env, cwd=caller)
+                "-p", "name", "mnist", "-p", "out", "./results/new", "-o", "out.ipynb", "-q", env=env, cwd=caller)
     assert out.returncode == 0, out.stderr
     text = nbformat.read(caller / "out.ipynb", as_version=4).cells[-1].outputs[0]["text"]
     assert text.strip() == "content 1,2 True mnist"  # a name that is no path here passes as typed
-    assert f"parameter source: data/rel.csv is a path here: passing {caller / 'data' / 'rel.csv'}" in out.stderr
+    assert f"parameter source: data/rel.csv is a path from here: passing {caller / 'data' / 'rel.csv'}" in out.stderr
     assert "parameter name" not in out.stderr
+    assert (caller / "results" / "new").is_dir() and not (notebooks / "results").exists()  # ./ is where the user stands
 
 
 RECORD = "from mlaas_kernel import _runrecord\n_runrecord.record('{run_id}', status='{status}', metrics={metrics}, experiment='digits')"

@@ -54,19 +54,21 @@ def absolute_paths(parameters: dict, cwd: Path) -> dict[str, tuple[str, str]]:
     """Text values that name an existing file or folder relative to ``cwd``, made absolute in place.
 
     papermill runs the kernel in the notebook's folder, so ``-p source rel.csv`` would otherwise
-    mean ``notebooks/rel.csv``. Only paths that exist here change: a dataset name, a URL or a
+    mean ``notebooks/rel.csv``. Only paths that exist here change, and values written as paths
+    (``./out``, ``../x``, ``~/x``) whether or not they exist yet: a dataset name, a URL or a
     plain word passes through as typed. Returns ``{name: (as typed, as passed)}``.
     """
     changed = {}
     for name, value in parameters.items():
         if not isinstance(value, str) or not value or "://" in value or len(value) > 4096 or os.path.isabs(value):
             continue
+        written_as_path = value.startswith(("./", "../", "~/")) or value in (".", "..", "~")
         try:
             exists = (cwd / value).exists()
         except (OSError, ValueError):  # a name too long for the file system, a NUL byte
             continue
-        if exists:
-            parameters[name] = os.path.abspath(cwd / value)
+        if exists or written_as_path:
+            parameters[name] = os.path.abspath(cwd / os.path.expanduser(value))
             changed[name] = (value, parameters[name])
     return changed
 
@@ -125,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(f"{notebook}: not a notebook file (.ipynb)")
     params = {name: parse_value(value) for name, value in args.parameters}
     for name, (typed, passed) in absolute_paths(params, Path.cwd()).items():
-        print(f"{PROG}: parameter {name}: {typed} is a path here: passing {passed}", file=sys.stderr)
+        print(f"{PROG}: parameter {name}: {typed} is a path from here: passing {passed}", file=sys.stderr)
     output = Path(args.output).absolute() if args.output else default_output(notebook)
     started = time.monotonic()
     with _run_record() as record:
@@ -144,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add this module's commands to the ``mlaas`` parser."""
-    p = sub.add_parser("run", help="run a notebook headless with papermill", description="Execute NOTEBOOK with papermill. The output notebook is saved in the workspace's runs/ folder with a timestamp; a failing cell is printed with its traceback and the exit code is 1. A parameter value that names an existing file or folder relative to where you run mlaas is passed as an absolute path (the notebook runs in its own folder). At the end a summary gives the output notebook, the MLflow runs the notebook made with a key metric each, and the wall time.")
+    p = sub.add_parser("run", help="run a notebook headless with papermill", description="Execute NOTEBOOK with papermill. The output notebook is saved in the workspace's runs/ folder with a timestamp; a failing cell is printed with its traceback and the exit code is 1. A parameter value that names an existing file or folder relative to where you run mlaas, or starts with ./ ../ ~/, is passed as an absolute path (the notebook runs in its own folder). At the end a summary gives the output notebook, the MLflow runs the notebook made with a key metric each, and the wall time.")
     p.add_argument("notebook", help="path of the .ipynb to run")
     p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help="set a parameter (Python literal or text; a path relative to here is made absolute); repeatable")
     p.add_argument("-o", "--output", help="output notebook path (default: workspace/runs/NAME-TIMESTAMP.ipynb)")
