@@ -159,6 +159,10 @@ def test_json_lines(workspace, tmp_path, suffix):
     path.write_text('{"x": 1.5, "user": {"name": "ana"}}\n\n{"x": 2, "user": {"name": "bob"}}\n')
     ds = data.ingest(path, progress=False)
     assert ds.table()["x"].tolist() == [1.5, 2.0] and ds.table()["user.name"].tolist() == ["ana", "bob"]
+    path.write_text('{"x": 1, "tags": [1, "a"], "v": 1}\n{"x": 2, "tags": [], "v": "n/a"}\n')
+    odd = data.ingest(path, name="odd", progress=False)
+    assert odd.table()["tags"].tolist() == ['[1, "a"]', "[]"] and odd.table()["v"].tolist() == ["1", "n/a"]
+    assert "column 'tags' holds values of mixed shapes: stored as JSON text" in odd.summary()
     path.write_text('{"x": 1}\n{"x": 2,}\n')
     with pytest.raises(DataError, match=rf"events{suffix}: line 2: not valid JSON"):
         data.ingest(path, name="bad", progress=False)

@@ -299,7 +299,10 @@ _PARSERS = {"csv": _parse_csv, "jsonl": _parse_jsonl, "xlsx": _parse_xlsx, "parq
 
 
 def _text_for_mixed(frame) -> list[str]:
-    """Columns that hold both numbers and text become text, so Parquet can store them."""
+    """Columns Parquet cannot store as they are become text: numbers mixed with text, lists of
+    mixed things (JSON lines). The notes say which."""
+    import pyarrow
+
     notes = []
     for column in frame.columns:
         if frame[column].dtype != object:
@@ -308,6 +311,12 @@ def _text_for_mixed(frame) -> list[str]:
         if len(kinds) > 1:
             frame[column] = frame[column].map(lambda v: v if v is None or v != v else str(v))
             notes.append(f"column {column!r} mixes {', '.join(sorted(k.__name__ for k in kinds))}: stored as text")
+            continue
+        try:
+            pyarrow.array(frame[column], from_pandas=True)
+        except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError, pyarrow.ArrowNotImplementedError):
+            frame[column] = frame[column].map(lambda v: None if v is None else json.dumps(v, default=str))
+            notes.append(f"column {column!r} holds values of mixed shapes: stored as JSON text")
     return notes
 
 
