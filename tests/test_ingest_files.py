@@ -232,6 +232,8 @@ def _messy_folder(root):
     (root / "dog" / "garbage.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is no jpeg" * 10)
     (root / "dog" / "notes.txt").write_text("taken on a sunny day")
     (root / "dog" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / "dog" / "more").mkdir()
+    _picture(5).save(root / "dog" / "more" / "deep.png")
 
 
 def test_unreadable_and_stray_files_are_skipped_and_listed(workspace, tmp_path):
@@ -240,18 +242,19 @@ def test_unreadable_and_stray_files_are_skipped_and_listed(workspace, tmp_path):
     ds = data.ingest(root, progress=False)
     assert len(ds) == 4 and ds.table()["path"].tolist() == ["cat/0.png", "cat/1.png", "dog/0.png", "dog/1.png"]
     skipped = {s["path"]: s["reason"] for s in ds.manifest["skipped"]}
-    assert set(skipped) == {"cat/truncated.png", "dog/garbage.jpg", "dog/notes.txt"}  # hidden files are not news
+    assert set(skipped) == {"cat/truncated.png", "dog/garbage.jpg", "dog/notes.txt", "dog/more/"}  # hidden files are not news
+    assert skipped["dog/more/"] == "a folder inside a class folder (not read)"
     assert skipped["cat/truncated.png"].startswith("not a readable image (OSError")
     assert skipped["dog/garbage.jpg"].startswith("not a readable image (")
     assert skipped["dog/notes.txt"] == "not an image file (.txt)"
     summary = ds.summary()
-    assert "skipped 3 file(s)" in summary and "cat/truncated.png: not a readable image" in summary and "dog/notes.txt: not an image file (.txt)" in summary
+    assert "skipped 4 file(s)" in summary and "cat/truncated.png: not a readable image" in summary and "dog/notes.txt: not an image file (.txt)" in summary
 
 
 def test_strict_refuses_the_messy_folder_and_stores_nothing(workspace, tmp_path):
     root = tmp_path / "pets"
     _messy_folder(root)
-    with pytest.raises(DataError, match=r"pets: 3 file\(s\) cannot be ingested \(strict\): cat/truncated.png: not a readable image.*dog/garbage.jpg: .*dog/notes.txt") as err:
+    with pytest.raises(DataError, match=r"pets: 4 file\(s\) cannot be ingested \(strict\): cat/truncated.png: not a readable image.*dog/garbage.jpg: .*dog/more/: .*dog/notes.txt") as err:
         data.ingest(root, strict=True, progress=False)
     assert "cat/truncated.png" in str(err.value) and "\n" not in str(err.value)
     assert nothing_stored(workspace)
@@ -323,7 +326,7 @@ def test_gtsrb_test_layout_and_bad_annotations(workspace, tmp_path):
     plain = tmp_path / "plain"
     (plain / "a").mkdir(parents=True)
     _picture(0).save(plain / "a" / "0.png")
-    with pytest.raises(DataError, match=r"plain/a: --crop-roi needs a GT-\*.csv"):
+    with pytest.raises(DataError, match=r"plain/a: crop_roi \(--crop-roi\) needs a GT-\*.csv"):
         data.ingest(plain, crop_roi=True, progress=False)
 
 

@@ -96,7 +96,7 @@ class ImageFolder(Source):
             annotation_files.append(csv_path)
             annotations.update(_read_annotations(csv_path, skipped, rel_dir))
         if self.crop_roi and not annotations:
-            raise DataError(f"{group}: --crop-roi needs a GT-*.csv with Roi.X1;Roi.Y1;Roi.X2;Roi.Y2 columns beside the images (GTSRB layout)")
+            raise DataError(f"{group}: crop_roi (--crop-roi) needs a GT-*.csv with Roi.X1;Roi.Y1;Roi.X2;Roi.Y2 columns beside the images (GTSRB layout)")
         before = len(items)
         for p in files:
             if _ANNOTATION.match(p.name):
@@ -112,10 +112,13 @@ class ImageFolder(Source):
                     continue
                 class_id, roi = row
                 if self.crop_roi and roi is None:
-                    raise DataError(f"{group}: --crop-roi needs Roi.X1;Roi.Y1;Roi.X2;Roi.Y2 columns in its GT-*.csv")
+                    raise DataError(f"{group}: crop_roi (--crop-roi) needs Roi.X1;Roi.Y1;Roi.X2;Roi.Y2 columns in its GT-*.csv")
                 items.append(_Item(class_id, p, rel, roi))
             else:
                 items.append(_Item(group.name, p, rel))
+        if group != self.path:  # folders inside a class folder are not read: say so
+            skipped += [{"path": f"{rel_dir}{d.name}/", "reason": "a folder inside a class folder (not read)"}
+                        for d in sorted(group.iterdir()) if d.is_dir() and not d.name.startswith(".")]
         present = {p.name for p in files}
         skipped += [{"path": rel_dir + name, "reason": "listed in the folder's GT-*.csv but missing"} for name in annotations if name not in present]
         if len(items) == before:
