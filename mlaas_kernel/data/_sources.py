@@ -38,20 +38,21 @@ def _image_options(image_size, strict, crop_roi) -> list[str]:
     return [flag for flag, on in (("image_size", image_size), ("strict", strict), ("crop_roi", crop_roi)) if on]
 
 
+def _is_idx_folder(path: Path) -> bool:
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    return not any(p.is_dir() for p in entries) and any(is_idx_name(p.name) for p in entries)
+
+
 def _path_source(path: Path, *, csv: CSVOptions, image_size, strict: bool, crop_roi: bool) -> Source:
-    if path.is_dir():
-        has_classes = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
-        if not has_classes and any(is_idx_name(p.name) for p in path.iterdir()):
-            source: Source = IDXFiles(path)
-        else:
-            return ImageFolder(path, image_size=image_size, strict=strict, crop_roi=crop_roi)
-    elif is_idx_name(path.name):
-        source = IDXFiles(path)
-    else:
-        source = TableFile(path, options=csv)
-    if _image_options(image_size, strict, crop_roi):
-        raise DataError(f"{path}: {', '.join(_image_options(image_size, strict, crop_roi))} apply to image folders only")
-    return source
+    """A folder of images (by class, or GTSRB's), IDX files (a folder of them, or one of a pair), or a table file."""
+    if path.is_dir() and not _is_idx_folder(path):
+        return ImageFolder(path, image_size=image_size, strict=strict, crop_roi=crop_roi)
+    given = _image_options(image_size, strict, crop_roi)
+    if given:
+        raise DataError(f"{path}: {', '.join(given)} apply to image folders only")
+    if path.is_dir() or is_idx_name(path.name):
+        return IDXFiles(path)
+    return TableFile(path, options=csv)
 
 
 def resolve(
