@@ -1,13 +1,34 @@
-"""Active learning on MNIST with a simulated annotator: accuracy against labels, per strategy.
+"""Labels that pay off: held-out accuracy against the number of labels, per strategy, on real MNIST.
 
-The annotator answers with the true labels of the MNIST test set (the bundled 10,000 digits,
-or the full set when it was downloaded). A fixed, seeded 2,000 are held out for scoring; the
-rest is the pool. Every strategy starts from the same 10 random labels, then asks for batches
-of ``--batch`` items, retraining after each. Printed: held-out accuracy at several label
-counts and the labels needed to reach 90 %, 95 % and 97 %; the curves go to an HTML plot.
+The annotator is simulated by the true labels of the MNIST test set (the bundled 10,000
+digits; ``MLAAS_OFFLINE=1`` and a temporary ``MLAAS_WORKSPACE`` are enough). For each seed a
+different 2,000 digits are held out and the other 8,000 form the pool; figures are the mean
+and standard deviation over the seeds.
 
-    python bench/label_active.py                   # both models, up to 1,000 labels
-    python bench/label_active.py --model lr --max-labels 500
+Strategies (the learner is :class:`mlaas_kernel.active.ActiveLearner`, one retrain per batch):
+
+- ``random``: labels drawn at random from the pool (the baseline for the same models).
+- ``typical``: typical points of k-means clusters of the UMAP embedding, clusters growing with
+  the labels (TypiClust), all the way.
+- ``typical+margin``: the workbench default: typical points for the first 100 labels, then the
+  smallest margin of label spreading over the embedding.
+- reference, the learner without an embedding: an RBF SVM on PCA-50 features, first 10
+  random labels then ``random``, ``margin`` or ``margin+diversity`` (the figures before this
+  work).
+
+Models scored on the held-out digits:
+
+- ``spread``: label spreading over the kNN graph of the UMAP embedding of all 10,000 digits.
+  Transductive: the held-out digits are embedded with the rest (no labels are used for the
+  embedding), so they take part in the graph; this is what the labeler's suggestions are.
+- ``cnn``: :class:`mlaas_kernel.train.ImageClassifier` trained on the pool's images with the
+  labels plus label spreading's pseudo-labels for the rest of the pool. Inductive: it never
+  sees the held-out digits, and predicts new images.
+- ``svm``: the reference SVM, trained on the labels only.
+
+    MLAAS_OFFLINE=1 MLAAS_WORKSPACE=$(mktemp -d) python bench/label_active.py   # about 25 min on 2 cores
+    python bench/label_active.py --seeds 1 --budgets 50,100 --no-reference       # a quick look
+    python bench/label_active.py --gil-only                                      # what a thread would cost the UI
 """
 
 from __future__ import annotations
@@ -15,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,10 +45,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlaas_kernel import active  # noqa: E402
+from mlaas_kernel.embedding import BackgroundEmbedding, UMAPParams, embed  # noqa: E402
 
-STRATEGIES = ["random", "least_confidence", "margin", "entropy", "margin+diversity"]
-TARGETS = (0.90, 0.95, 0.97)
-CHECKPOINTS = (100, 200, 300, 500, 1000)
+NEW = ["random", "typical", "typical+margin"]
+REFERENCE = ["random", "margin", "margin+diversity"]
+BUDGETS = (50, 100, 200, 300, 500)
+TARGETS = {100: 0.95, 300: 0.97}
 
 
 class SVMProba:
@@ -57,100 +81,217 @@ class SVMProba:
         return self.model_.predict(x)
 
 
-MODELS = {
-    "lr": ("logistic regression on PCA-50 (the workbench default)", active.default_model),
-    "svm": ("RBF SVM on PCA-50", SVMProba),
-}
+# ------------------------------------------------------------------ the simulated annotator
+def drive(learner, truth, budgets, *, batch: int, start=()) -> dict[int, dict[int, str]]:
+    """Label what ``learner`` asks for until the largest budget; the labels held at each budget.
 
-
-def load_mnist():
-    from mlaas_kernel import data
-
-    ds = data.ingest("mnist", workspace_dir=os.environ.get("MLAAS_WORKSPACE") or Path(__file__).resolve().parent / "results" / "workspace", progress=False)
-    return np.asarray(ds.images()), ds.labels().astype(str), ds.manifest.get("mnist_source", "?")
-
-
-def run(strategy: str, model, features, truth, pool, held_out, *, max_labels: int, batch: int, seed: int):
-    diversity = strategy.endswith("+diversity")
-    learner = active.ActiveLearner(
-        features[pool], items=pool, model=model, strategy=strategy.split("+")[0], retrain_every=batch,
-        holdout=(features[held_out], truth[held_out]), diversity=diversity, batch=batch, random_state=seed,
-    )
-    start = np.random.default_rng(seed).choice(pool, size=10, replace=False)
+    One retrain per batch: ``retrain_every`` equals ``batch``, so the batch's last ``teach``
+    starts it; an explicit :meth:`retrain` runs only for a short last batch.
+    """
+    budgets = sorted(budgets)
+    snapshots: dict[int, dict[int, str]] = {}
     for item in start:
         learner.teach(int(item), truth[item])
-    learner.retrain()
-    while len(learner.labels) < max_labels:
-        for item in learner.next_items(min(batch, max_labels - len(learner.labels))):
+    learner.wait()
+    while len(learner.labels) < budgets[-1]:
+        goal = next(b for b in budgets if b > len(learner.labels))
+        before = learner.retrains
+        for item in learner.next_items(min(batch, goal - len(learner.labels))):
             learner.teach(item, truth[item])  # the simulated annotator is always right
         learner.wait()
-        learner.retrain()
-    learner.close()
-    curve = {}
-    for h in learner.history:
-        curve[h["labels"]] = h["accuracy"]
-    return curve
+        if learner.retrains == before:
+            learner.retrain()
+        if len(learner.labels) in budgets:
+            snapshots[len(learner.labels)] = dict(learner.labels)
+    return snapshots
 
 
-def first_reaching(curve: dict[int, float], target: float) -> int | None:
-    for n in sorted(curve):
-        if curve[n] >= target:
-            return n
-    return None
+# ------------------------------------------------------------------ the models scored
+def spread_accuracy(emb_all, labels: dict[int, str], held_out, truth) -> tuple[float, np.ndarray, np.ndarray]:
+    """Held-out accuracy of label spreading over all digits; also its labels and confidences for every digit."""
+    model = active.SpreadingModel(emb_all).fit(labels)
+    predicted = model.predict()
+    return float(np.mean(predicted[held_out] == truth[held_out])), predicted, model.proba_.max(axis=1)
+
+
+def cnn_accuracy(images, pool, labels: dict[int, str], pseudo, held_out, truth, *, epochs: int, seed: int) -> float:
+    """Held-out accuracy of the CNN trained on the pool: true labels where given, pseudo-labels elsewhere."""
+    from mlaas_kernel.train import ImageClassifier
+
+    y = pseudo[pool].copy()
+    for item, label in labels.items():
+        y[np.searchsorted(pool, item)] = label
+    clf = ImageClassifier(epochs=epochs, random_state=seed, device="cpu").fit(images[pool], y)
+    return float(np.mean(np.asarray(clf.predict(images[held_out])).astype(str) == truth[held_out]))
+
+
+# ------------------------------------------------------------------ one strategy, one seed
+def new_strategy(strategy, *, seed, pool, held_out, truth, features, emb_all, budgets, batch) -> dict[int, dict[int, str]]:
+    """Labels at each budget under one of :data:`NEW`."""
+    if strategy == "random":
+        order = np.random.default_rng(seed).permutation(pool)
+        return {b: {int(i): truth[i] for i in order[:b]} for b in budgets}
+    cold = 10**9 if strategy == "typical" else 100
+    learner = active.ActiveLearner(features[pool], items=pool, embedding=emb_all[pool], strategy="margin", batch=batch,
+                                   retrain_every=batch, cold_start=cold, random_state=seed)
+    try:
+        return drive(learner, truth, budgets, batch=batch)
+    finally:
+        learner.close()
+
+
+def reference_strategy(strategy, *, seed, pool, held_out, truth, features, budgets, batch) -> dict:
+    """Held-out SVM accuracy at each budget, and the number of retrains, under one of :data:`REFERENCE`."""
+    learner = active.ActiveLearner(features[pool], items=pool, model=SVMProba, strategy=strategy.split("+")[0], retrain_every=batch,
+                                   holdout=(features[held_out], truth[held_out]), diversity=strategy.endswith("+diversity"),
+                                   batch=batch, random_state=seed)
+    try:
+        start = np.random.default_rng(seed).choice(pool, size=10, replace=False)
+        drive(learner, truth, budgets, batch=batch, start=start)
+        curve = {h["labels"]: h["accuracy"] for h in learner.history}
+        return {"curve": {b: curve[b] for b in budgets}, "retrains": learner.retrains}
+    finally:
+        learner.close()
+
+
+# ------------------------------------------------------------------ the UI's view of a background embedding
+def gil_stall(x, params: UMAPParams) -> dict[str, float]:
+    """The main thread's worst wake-up delay for a 5 ms sleep, while UMAP runs in a thread and in a child process."""
+
+    def probe(busy: threading.Event) -> tuple[float, float]:
+        lags = []
+        while busy.is_set():
+            t = time.perf_counter()
+            time.sleep(0.005)
+            lags.append(time.perf_counter() - t - 0.005)
+        return (float(np.percentile(lags, 99)) if lags else 0.0), (max(lags) if lags else 0.0)
+
+    out = {}
+    busy = threading.Event()
+    busy.set()
+    worker = threading.Thread(target=lambda: (embed(x, params), busy.clear()))
+    t = time.perf_counter()
+    worker.start()
+    out["thread p99"], out["thread max"] = probe(busy)
+    out["thread seconds"] = time.perf_counter() - t
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        emb = BackgroundEmbedding.for_array(x, cache_dir=tmp, params=params)
+        busy.set()
+        emb.subscribe(lambda _e: busy.clear())
+        t = time.perf_counter()
+        emb.start()
+        out["process p99"], out["process max"] = probe(busy)
+        out["process seconds"] = time.perf_counter() - t
+    return out
+
+
+# ------------------------------------------------------------------ printing
+def cell(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return f"{'-':>14}"
+    return f"{np.mean(values):>7.1%} ± {np.std(values) * 100:>3.1f}"
+
+
+def table(title, rows: dict[str, dict[int, list[float]]], budgets) -> None:
+    print(title)
+    print(f"  {'':<28}" + "".join(f"{f'{b} labels':>15}" for b in budgets))
+    for name, by_budget in rows.items():
+        print(f"  {name:<28}" + "".join(f"{cell(by_budget.get(b, [])):>15}" for b in budgets))
+    print(flush=True)
+
+
+def load_mnist(workspace: str | None):
+    from mlaas_kernel import data
+
+    ds = data.ingest("mnist", workspace_dir=workspace or Path(__file__).resolve().parent / "results" / "workspace", progress=False)
+    return ds, np.asarray(ds.images()), ds.labels().astype(str)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", choices=[*MODELS, "both"], default="both")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated, from: " + ", ".join(STRATEGIES))
-    parser.add_argument("--max-labels", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--batch", type=int, default=10, help="labels asked for between retrains")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--html", default=str(Path(__file__).resolve().parent / "results" / "label_active.html"))
+    parser.add_argument("--strategies", default=",".join(NEW), help="from: " + ", ".join(NEW))
+    parser.add_argument("--cnn", default="typical+margin,random", help="strategies whose labels also train the CNN ('' for none)")
+    parser.add_argument("--cnn-epochs", type=int, default=3)
+    parser.add_argument("--no-reference", action="store_true", help="skip the SVM reference strategies")
+    parser.add_argument("--gil", action="store_true", help="also measure what UMAP in a thread costs the main thread")
+    parser.add_argument("--gil-only", action="store_true")
     args = parser.parse_args(argv)
+    budgets = sorted(int(b) for b in args.budgets.split(","))
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    cnn_for = {s.strip() for s in args.cnn.split(",") if s.strip()}
 
-    images, truth, source = load_mnist()
-    order = np.random.default_rng(args.seed).permutation(len(truth))
-    held_out, pool = order[:2000], np.sort(order[2000:])
+    ds, images, truth = load_mnist(os.environ.get("MLAAS_WORKSPACE"))
+    print(f"MNIST ({ds.manifest.get('mnist_source', '?')}, {len(truth):,} digits): for each of {args.seeds} seeds, 2,000 held out and a pool of {len(truth) - 2000:,}")
+    print(f"machine: {os.cpu_count()} cores, no GPU used by the models scored here; batches of {args.batch} labels, one retrain per batch\n")
+    if args.gil or args.gil_only:
+        sample = images[:3000]
+        stall = gil_stall(sample, UMAPParams())
+        print(f"UMAP of {len(sample):,} digits beside a main thread that sleeps 5 ms in a loop (its wake-up delay, p99 / worst):")
+        print(f"  in a thread:        {stall['thread p99'] * 1000:7.1f} / {stall['thread max'] * 1000:7.1f} ms  ({stall['thread seconds']:.0f} s)")
+        print(f"  in a child process: {stall['process p99'] * 1000:7.1f} / {stall['process max'] * 1000:7.1f} ms  ({stall['process seconds']:.0f} s)\n", flush=True)
+        if args.gil_only:
+            return 0
+
     t = time.perf_counter()
-    features = active.image_features(images, random_state=args.seed)
-    print(f"MNIST ({source}, {len(truth):,} digits): pool {len(pool):,}, held out {len(held_out):,}; PCA-50 features in {time.perf_counter() - t:.1f} s")
-    print(f"machine: {os.cpu_count()} cores; start: 10 random labels, then batches of {args.batch}\n")
+    emb = BackgroundEmbedding.for_dataset(ds).start()
+    cached = emb.pid is None
+    if not emb.wait():
+        raise SystemExit(f"embedding failed: {emb.error}")
+    print(f"embedding: {emb.describe()}; {'read from the cache' if cached else 'computed now'} in {time.perf_counter() - t:.1f} s: {emb.path.name}")
+    emb_all = emb.value
+    t = time.perf_counter()
+    features = active.image_features(images, random_state=0)
+    print(f"PCA-50 features (learner's fallback and the SVM's input) in {time.perf_counter() - t:.1f} s\n", flush=True)
 
-    models = list(MODELS) if args.model == "both" else [args.model]
-    curves: dict[tuple[str, str], dict[int, float]] = {}
-    for model_name in models:
-        description, factory = MODELS[model_name]
-        print(f"model: {description}")
-        header = f"  {'strategy':<18}" + "".join(f"{f'@{c}':>8}" for c in CHECKPOINTS if c <= args.max_labels)
-        header += "".join(f"{f'to {int(t * 100)}%':>9}" for t in TARGETS) + f"{'seconds':>9}"
-        print(header)
-        for strategy in [s.strip() for s in args.strategies.split(",") if s.strip()]:
+    spread_rows = {s: {b: [] for b in budgets} for s in strategies}
+    cnn_rows = {s: {b: [] for b in budgets} for s in strategies if s in cnn_for}
+    svm_rows = {s: {b: [] for b in budgets} for s in ([] if args.no_reference else REFERENCE)}
+    seconds: dict[str, float] = {}
+    for seed in range(args.seeds):
+        order = np.random.default_rng(seed).permutation(len(truth))
+        held_out, pool = order[:2000], np.sort(order[2000:])
+        for strategy in strategies:
             t = time.perf_counter()
-            curve = run(strategy, factory, features, truth, pool, held_out, max_labels=args.max_labels, batch=args.batch, seed=args.seed)
-            seconds = time.perf_counter() - t
-            curves[(model_name, strategy)] = curve
-            row = f"  {strategy:<18}"
-            for c in CHECKPOINTS:
-                if c <= args.max_labels:
-                    row += f"{curve.get(c, float('nan')):>8.1%}"
-            for target in TARGETS:
-                n = first_reaching(curve, target)
-                row += f"{(str(n) if n else '-'):>9}"
-            print(row + f"{seconds:>9.1f}", flush=True)
-        print()
-    print("columns: held-out accuracy after N labels; labels needed to first reach 90/95/97 % ('-': not within --max-labels)")
-
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for (model_name, strategy), curve in curves.items():
-        xs = sorted(curve)
-        fig.add_scatter(x=xs, y=[curve[x] for x in xs], mode="lines", name=f"{model_name}: {strategy}")
-    fig.update_layout(title=f"Active learning on MNIST ({source}), held-out accuracy", xaxis_title="labels", yaxis_title="accuracy", yaxis_tickformat=".0%")
-    Path(args.html).parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(args.html, include_plotlyjs="cdn")
-    print(f"curves: {args.html}")
+            snapshots = new_strategy(strategy, seed=seed, pool=pool, held_out=held_out, truth=truth, features=features, emb_all=emb_all,
+                                     budgets=budgets, batch=args.batch)
+            seconds[f"choose labels: {strategy}"] = seconds.get(f"choose labels: {strategy}", 0.0) + time.perf_counter() - t
+            for b in budgets:
+                t = time.perf_counter()
+                acc, pseudo, _conf = spread_accuracy(emb_all, snapshots[b], held_out, truth)
+                spread_rows[strategy][b].append(acc)
+                seconds["spread"] = seconds.get("spread", 0.0) + time.perf_counter() - t
+                if strategy in cnn_rows:
+                    t = time.perf_counter()
+                    cnn_rows[strategy][b].append(cnn_accuracy(images, pool, snapshots[b], pseudo, held_out, truth, epochs=args.cnn_epochs, seed=seed))
+                    seconds["cnn"] = seconds.get("cnn", 0.0) + time.perf_counter() - t
+            print(f"  seed {seed} {strategy:<15} spread " + " ".join(f"{spread_rows[strategy][b][-1]:.1%}" for b in budgets)
+                  + ("   cnn " + " ".join(f"{cnn_rows[strategy][b][-1]:.1%}" for b in budgets) if strategy in cnn_rows else ""), flush=True)
+        for strategy in svm_rows:
+            t = time.perf_counter()
+            result = reference_strategy(strategy, seed=seed, pool=pool, held_out=held_out, truth=truth, features=features, budgets=budgets, batch=args.batch)
+            seconds[f"reference: {strategy}"] = seconds.get(f"reference: {strategy}", 0.0) + time.perf_counter() - t
+            for b in budgets:
+                svm_rows[strategy][b].append(result["curve"][b])
+            print(f"  seed {seed} svm {strategy:<18} " + " ".join(f"{result['curve'][b]:.1%}" for b in budgets) + f"  ({result['retrains']} retrains)", flush=True)
+    print()
+    table("held-out accuracy, label spreading over the UMAP embedding (transductive), mean ± sd over seeds:", {f"spread: {s}": r for s, r in spread_rows.items()}, budgets)
+    if cnn_rows:
+        table(f"held-out accuracy, CNN on labels + spreading's pseudo-labels ({args.cnn_epochs} epochs; inductive: never sees the held-out digits):",
+              {f"cnn: {s}": r for s, r in cnn_rows.items()}, budgets)
+    if svm_rows:
+        table("reference (before): RBF SVM on PCA-50 trained on the labels only, 10 random labels first:", {f"svm: {s}": r for s, r in svm_rows.items()}, budgets)
+    for b, target in TARGETS.items():
+        if b in budgets:
+            best = max(((np.mean(r[b]), name) for rows, kind in ((spread_rows, "spread"), (cnn_rows, "cnn")) for name0, r in rows.items()
+                        for name in [f"{kind}: {name0}"] if r[b]), default=(float("nan"), "-"))
+            print(f"target {target:.0%} with {b} labels: best {best[0]:.1%} ({best[1]}): {'met' if best[0] >= target else 'NOT met'}")
+    print("\nseconds: " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
     return 0
 
 
