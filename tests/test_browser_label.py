@@ -14,19 +14,50 @@ from _servers import serving
 pytestmark = [pytest.mark.browser]
 
 
+@pytest.fixture
+def page(browser_page):
+    """The browser page, with Voilà's Font Awesome stylesheets (linked from a CDN by its lab
+    template) answered empty: the tests have no network, and the labelers use no icons."""
+    browser_page.route("https://cdn.jsdelivr.net/**", lambda route: route.fulfill(status=200, content_type="text/css", body=""))
+    return browser_page
+
+
+def _leave(page) -> None:
+    """Close the Voilà page before its server stops, so it does not log a lost connection."""
+    page.goto("about:blank")
+
+
 LATENCY_PROBE = """
 () => {
-  window.__mlaas = { pressed: null, latencies: [] };
-  document.addEventListener("keydown", () => { window.__mlaas.pressed = performance.now(); }, true);
+  window.__mlaas = { pressed: null, latencies: [], duringRetrain: 0 };
   const root = document.querySelector(".mlaas-labeler");
-  new MutationObserver(() => {
-    if (window.__mlaas.pressed !== null) {
+  let retrainSeen = false;  // the model retrained at some point between this press and the next item
+  document.addEventListener("keydown", () => {
+    window.__mlaas.pressed = performance.now();
+    retrainSeen = root.dataset.retraining === "true";
+  }, true);
+  new MutationObserver((changes) => {
+    if (root.dataset.retraining === "true") retrainSeen = true;
+    if (window.__mlaas.pressed !== null && changes.some((c) => c.attributeName === "data-item")) {
       window.__mlaas.latencies.push(performance.now() - window.__mlaas.pressed);
+      window.__mlaas.duringRetrain += retrainSeen ? 1 : 0;
       window.__mlaas.pressed = null;
     }
-  }).observe(root, { attributes: true, attributeFilter: ["data-item"] });
+  }).observe(root, { attributes: true, attributeFilter: ["data-item", "data-retraining"] });
 }
 """
+
+
+def _retrain_often(project_copy: Path, every: int) -> None:
+    """Make the copied label app retrain every ``every`` labels, so the measured presses meet retrains."""
+    import nbformat
+
+    path = project_copy / "notebooks" / "dashboards" / "label_app.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    [cell] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert "retrain_every = 10" in cell.source
+    cell.source = cell.source.replace("retrain_every = 10", f"retrain_every = {every}")
+    nbformat.write(nb, path)
 
 
 def _children(pid: int) -> list[int]:
@@ -63,8 +94,17 @@ def _start_labeling(page, base, name):
     return labeler
 
 
-def test_voila_label_app_keyboard_only_survives_sigkill(browser_page, project_copy, jupyter_env, workspace, artifacts):
+def _item(page) -> str:
+    return page.locator(".mlaas-labeler").get_attribute("data-item")
+
+
+def _wait_item(page, test: str) -> None:
+    page.wait_for_function(f"document.querySelector('.mlaas-labeler').dataset.item {test}", timeout=30_000)
+
+
+def test_voila_label_app_keyboard_only_survives_sigkill(page, project_copy, jupyter_env, workspace, artifacts):
     import signal
+    import time
 
     import numpy as np
 
@@ -72,8 +112,8 @@ def test_voila_label_app_keyboard_only_survives_sigkill(browser_page, project_co
     from mlaas_kernel import data
     from mlaas_kernel.labels import LabelStore
 
-    page = browser_page
     truth = data.ingest("mnist", workspace_dir=workspace, progress=False).labels()
+    _retrain_often(project_copy, 5)
     env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -85,28 +125,51 @@ def test_voila_label_app_keyboard_only_survives_sigkill(browser_page, project_co
         for _ in range(20):
             item = int(labeler.get_attribute("data-item"))
             page.keyboard.press(str(truth[item]))
-            page.wait_for_function(f"document.querySelector('.mlaas-labeler').dataset.item !== '{item}'", timeout=30_000)
+            _wait_item(page, f"!== '{item}'")
             labeled.append(item)
+        expect(page.locator(".mlaas-labeler-model")).to_contain_text("model: ")  # retrains ran and reported
+        probe = page.evaluate("window.__mlaas")
         page.keyboard.press("Backspace")  # undo the last one: it shows again
-        page.wait_for_function(f"document.querySelector('.mlaas-labeler').dataset.item === '{labeled[-1]}'", timeout=30_000)
+        _wait_item(page, f"=== '{labeled[-1]}'")
         expect(page.locator(".mlaas-labeler-progress")).to_have_text("19 / 1000 labeled")
+        page.keyboard.press("s")  # skip it: counted apart ...
+        expect(page.locator(".mlaas-labeler-skipped")).to_contain_text("1 skipped")
+        expect(page.locator(".mlaas-labeler-progress")).to_have_text("19 / 1000 labeled")
+        page.keyboard.press("Shift+R")  # ... and brought back
+        _wait_item(page, f"=== '{labeled[-1]}'")
+        expect(page.locator(".mlaas-labeler-skipped")).to_have_text("")
         page.screenshot(path=str(artifacts / "label-app.png"))
-        latencies = page.evaluate("window.__mlaas.latencies")
-        p50, p95 = np.percentile(latencies, [50, 95])
-        report = f"key press to next image, {len(latencies)} presses: p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+        p50, p95 = np.percentile(probe["latencies"], [50, 95])
+        report = (f"key press to next image, {len(probe['latencies'])} presses ({probe['duringRetrain']} of them while the "
+                  f"model retrained): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
         print(report)
         (artifacts / "latency.txt").write_text(report + "\n")
         # SIGKILL the server and its kernels: no chance to flush or clean up
+        shown = _item(page)
         victims = [server.pid, *_children(server.pid)]
+        killed = time.monotonic()
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
         server.wait(timeout=30)
+        expect(page.locator(".mlaas-labeler-offline")).to_be_visible(timeout=10_000)
+        banner = f"connection-lost banner {time.monotonic() - killed:.1f} s after the SIGKILL"
+        print(banner)
+        (artifacts / "latency.txt").write_text(report + "\n" + banner + "\n")
+        expect(page.locator(".mlaas-labeler-offline")).to_contain_text("Connection to the kernel lost")
+        page.keyboard.press(str(truth[int(shown)]))  # nobody can save it now: pending, never done
+        expect(page.locator(".mlaas-labeler-pending")).to_have_text(f"pending, not saved: {truth[int(shown)]} on #{shown}")
+        assert _item(page) == shown
+        page.screenshot(path=str(artifacts / "label-app-connection-lost.png"))
+        _leave(page)
+        # The refused websocket and shutdown requests of the killed server, provoked on purpose here.
+        page.console_errors.clear()
 
     store = LabelStore(workspace / "labels.db")
     rows = store.current("mnist", annotator="tester")
     assert [r["item"] for r in rows] == labeled[:-1]
     assert all(r["label"] == str(truth[r["item"]]) and r["seconds"] is not None and r["seconds"] >= 0 for r in rows)
-    assert [e["kind"] for e in store.events("mnist")].count("undo") == 1
+    kinds = [e["kind"] for e in store.events("mnist")]
+    assert (kinds.count("undo"), kinds.count("skip")) == (2, 1)  # the label's undo, and the skip's
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -114,7 +177,9 @@ def test_voila_label_app_keyboard_only_survives_sigkill(browser_page, project_co
     with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila-2.log"):
         _start_labeling(page, base, "tester")
         expect(page.locator(".mlaas-labeler-progress")).to_have_text("19 / 1000 labeled")
+        expect(page.locator(".mlaas-labeler-offline")).to_be_hidden()
         page.screenshot(path=str(artifacts / "label-app-after-restart.png"))
+        _leave(page)
 
 
 WIRING_NOTEBOOK = """
@@ -130,7 +195,7 @@ W.VBox([grid, table])
 """
 
 
-def test_grid_and_table_labelers_wiring_in_voila(browser_page, tmp_path, jupyter_env, workspace, port, artifacts):
+def test_grid_and_table_labelers_wiring_in_voila(page, tmp_path, jupyter_env, workspace, port, artifacts):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -139,7 +204,6 @@ def test_grid_and_table_labelers_wiring_in_voila(browser_page, tmp_path, jupyter
     nb = new_notebook(cells=[new_code_cell(WIRING_NOTEBOOK)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "wiring.ipynb")
-    page = browser_page
     env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "wiring.ipynb", "--port", str(port), "--no-browser"]
@@ -162,6 +226,7 @@ def test_grid_and_table_labelers_wiring_in_voila(browser_page, tmp_path, jupyter
         expect(page.locator(".mlaas-labeler-progress")).to_have_text("2 / 2 labeled")
         expect(page.locator(".mlaas-labeler-stage")).to_have_text("Nothing left to label.")
         page.screenshot(path=str(artifacts / "grid-and-table.png"), full_page=True)
+        _leave(page)
     store = LabelStore(workspace / "labels.db")
     assert store.labels("grid", annotator="ana") == {int(item): "b"}
     assert store.labels("gpus", annotator="ana") == {0: "Mobile", 1: "Workstation"}

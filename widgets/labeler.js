@@ -32,8 +32,8 @@ const CSS = `
 .mlaas-labeler-buttons kbd { font-size: 11px; color: #607d8b; margin-left: 4px; }
 .mlaas-labeler-help, .mlaas-labeler-msg { color: #607d8b; font-size: 12px; }
 `;
-const PING_MS = 400; // heartbeat period
-const LOST_MS = 1500; // no word from the kernel for this long: the connection is shown as lost
+const PING_MS = 300; // heartbeat period
+const LOST_MS = 1200; // no word from the kernel for this long: the connection is shown as lost
 const ITEM_KEYS = ["Enter", "s", "S"];
 const OTHER_KEYS = ["Backspace", "ctrl+z", "meta+z", "ArrowLeft", "ArrowRight", "R"];
 
