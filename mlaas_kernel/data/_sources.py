@@ -19,7 +19,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from .._registry import Registry
-from ._base import Payload, Source, _bundled, _file_entry, _slug  # noqa: F401 - re-exported
+from ._base import Payload, Source, _bundled  # noqa: F401 - _bundled re-exported (tests, bench)
 from ._download import file_digest
 from ._idx import IDXFiles, is_idx_name
 from ._images import IMAGE_SUFFIXES, ImageFolder  # noqa: F401 - re-exported
