@@ -1,100 +1,207 @@
-"""RunsDashboard: the MLflow runs of an experiment, the active one followed live, runs compared."""
+"""RunsDashboard: the MLflow runs of an experiment, followed live, runs compared."""
 
 from __future__ import annotations
 
+import html
+import os
 import threading
 import time
 
 import ipywidgets as W
-from plotly.subplots import make_subplots
 
-from mlaas_kernel import track
+from mlaas_kernel.run_feed import DEFAULT_METRICS, RunFeed
 
 from ._plot import PlotOutput
 
-METRICS = ("loss", "val_loss", "val_accuracy")
+METRICS = DEFAULT_METRICS
+TITLES = ("train loss", "validation loss", "validation accuracy")
+# plotly's default colour sequence: run i of the experiment (oldest first) keeps colour i
+PALETTE = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880", "#ff97ff", "#fecb52")
+TABLE_CSS = (
+    "<style>.mlaas-runs-scroll{overflow-x:auto;max-width:100%}"
+    ".mlaas-runs{border-collapse:collapse;font-size:13px;white-space:nowrap}"
+    ".mlaas-runs td,.mlaas-runs th{padding:2px 10px;text-align:left;border-bottom:1px solid #ddd}"
+    ".mlaas-runs .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}</style>"
+)
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.4f}"
 
 
 class RunsDashboard(W.VBox):
-    """Lists runs; the selected ones are drawn side by side (loss, validation loss and accuracy
-    per epoch). While a run is RUNNING the dashboard re-reads it every ``poll_seconds``.
+    """Lists the runs of ``experiment``; the selected ones are drawn side by side (train loss,
+    validation loss and accuracy per epoch), one colour per run in every chart.
 
-    :meth:`refresh` and :meth:`select` are the public triggers.
+    It follows the tracking store by itself through the store's shared
+    :class:`~mlaas_kernel.run_feed.RunFeed`: new runs appear, running ones update, finished ones
+    are not read again. Until a run is picked, the newest run with curves is shown. A store
+    that cannot be read is said so in the widget.
+
+    :meth:`refresh` and :meth:`select` are the public triggers; :meth:`close` leaves the feed
+    (its thread stops when the last dashboard of that store closes).
     """
 
-    def __init__(self, *, experiment: str = "mlaas", poll_seconds: float = 2.0, follow: bool = True):
-        self.experiment, self.poll_seconds = experiment, poll_seconds
+    def __init__(self, *, experiment: str = "mlaas", poll_seconds: float = 2.0, follow: bool = True,
+                 workspace_dir: str | os.PathLike | None = None, feed: RunFeed | None = None):
+        self.experiment = experiment
+        self.feed = feed or RunFeed.shared(experiment, workspace_dir=workspace_dir, poll_seconds=poll_seconds)
         self.picker = W.SelectMultiple(options=[], rows=8, description="runs", layout=W.Layout(width="70%"))
         self.refresh_button = W.Button(description="Refresh", icon="refresh")
+        self.status = W.HTML(f"reading runs from <code>{html.escape(self.feed.tracking_uri)}</code>…")
         self.summary = W.HTML()
-        fig = make_subplots(rows=1, cols=3, subplot_titles=("train loss", "validation loss", "validation accuracy"))
-        fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.25})
-        fig.update_xaxes(title_text="epoch")
-        self._layout = fig.layout
-        self.figure = fig
         self.plot = PlotOutput()
+        self.figure = None
+        self.colors: dict[str, str] = {}
+        self._auto = True  # the selection follows the newest plottable run until someone picks
+        self._setting = False
+        self._drawn = None
+        self._draw_lock = threading.RLock()
         self.refresh_button.on_click(lambda _b: self.refresh())
-        self.picker.observe(lambda _c: self._draw(), names="value")
-        super().__init__([W.HBox([self.picker, self.refresh_button]), self.summary, self.plot])
-        self._stop = threading.Event()
-        self.refresh()
+        self.picker.observe(self._on_pick, names="value")
+        super().__init__([W.HBox([self.picker, self.refresh_button]), self.status, self.summary, self.plot])
+        self._unsubscribe = None
         if follow:
-            threading.Thread(target=self._follow, name="mlaas-runs-follow", daemon=True).start()
+            self._unsubscribe = self.feed.subscribe(self._on_feed)
+            if self.feed.ready.is_set():  # a shared feed that has read already: draw what it has
+                self._on_feed(self.feed)
+        else:
+            self.refresh()
 
+    # ------------------------------------------------------------ public triggers
     def refresh(self) -> None:
-        """Re-read the runs; the running one (or the newest) is selected when nothing is."""
-        self._runs = {r.info.run_id: r for r in track.runs(self.experiment)}
-        options = [(self._label(r), r.info.run_id) for r in self._runs.values()]
-        keep = [v for v in self.picker.value if v in self._runs]
-        running = [r.info.run_id for r in self._runs.values() if r.info.status == "RUNNING"]
-        self.picker.options = options
-        self.picker.value = tuple(keep or running[:1] or [v for _, v in options[:1]])
-        self._draw()
+        """Read the store now and redraw."""
+        self.feed.poll()
+        self._on_feed(self.feed)
 
     def select(self, run_ids) -> None:
-        """Compare these runs."""
+        """Compare these runs (the selection stops following the newest run)."""
         self.picker.value = tuple(run_ids)
 
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until the first read of the store is drawn; True when it was."""
+        return self.feed.ready.wait(timeout) and self._drawn is not None
+
+    def refresh_when_shown(self, timeout: float = 60.0) -> None:
+        """Make what the page shows current for whoever opens it.
+
+        In a preheated Voilà kernel (it ran the notebook before anyone asked for the page) this
+        waits for the page request, then reads the store. In a cold Voilà kernel it returns at
+        once (the page appears and the feed fills it). Elsewhere (JupyterLab, papermill) it waits
+        for the first read, so the cell's output is complete.
+        """
+        if os.environ.get("VOILA_PREHEAT") == "True":
+            from voila.utils import wait_for_request
+
+            wait_for_request()
+            self.refresh()
+        elif not os.environ.get("VOILA_KERNEL_ID"):
+            self.wait_ready(timeout)
+
     def close(self) -> None:
-        self._stop.set()
+        if getattr(self, "_unsubscribe", None) is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         super().close()
+
+    # ------------------------------------------------------------ state
+    @property
+    def runs(self):
+        return self.feed.runs
+
+    def _on_pick(self, _change) -> None:
+        if not self._setting:
+            self._auto = False
+        self._redraw()
+
+    def _on_feed(self, feed: RunFeed) -> None:
+        try:
+            with self._draw_lock:
+                self._update_picker()
+                self._redraw()
+                self.status.value = self._status_text()
+        except Exception as exc:  # drawing runs in the feed's thread: say what went wrong instead of dying there
+            self.status.value = f"<span style='color:#b00020'>could not draw the runs: {html.escape(f'{type(exc).__name__}: {exc}')}</span>"
+
+    def _status_text(self) -> str:
+        if self.feed.error:
+            return f"<span class='mlaas-runs-error' style='color:#b00020'>{html.escape(self.feed.error)}</span>"
+        running = sum(r.running for r in self.runs)
+        when = time.strftime("%H:%M:%S")
+        return f"{len(self.runs)} runs" + (f", {running} running (followed live)" if running else "") + f" · read at {when}"
+
+    def _update_picker(self) -> None:
+        runs = self.runs
+        for run in sorted(runs, key=lambda r: r.start_time):
+            self.colors.setdefault(run.run_id, PALETTE[len(self.colors) % len(PALETTE)])
+        options = [(self._label(r), r.run_id) for r in runs]
+        known = {r.run_id for r in runs}
+        keep = tuple(v for v in self.picker.value if v in known)
+        if self._auto or not keep:
+            newest = next((r for r in runs if r.plottable), runs[0] if runs else None)
+            keep = (newest.run_id,) if newest else ()
+        self._setting = True
+        try:
+            if list(self.picker.options) != options:
+                self.picker.options = options
+            if tuple(self.picker.value) != keep:
+                self.picker.value = keep
+        finally:
+            self._setting = False
 
     @staticmethod
     def _label(run) -> str:
-        acc = run.data.metrics.get("val_accuracy") or run.data.metrics.get("accuracy")
-        when = time.strftime("%m-%d %H:%M", time.localtime(run.info.start_time / 1000))
-        return f"{run.info.run_name} ({run.info.run_id[:6]}) · {run.info.status.lower()} · {when}" + (f" · acc {acc:.3f}" if acc is not None else "")
+        acc = run.metrics.get("val_accuracy", run.metrics.get("accuracy"))
+        when = time.strftime("%m-%d %H:%M", time.localtime(run.start_time / 1000))
+        return f"{run.name} ({run.run_id[:6]}) · {run.status.lower()} · {when}" + (f" · acc {acc:.3f}" if acc is not None else "")
 
-    def _draw(self) -> None:
-        chosen = [self._runs[i] for i in self.picker.value if i in self._runs]
-        traces = []
+    # ------------------------------------------------------------ drawing
+    def _chosen(self):
+        by_id = {r.run_id: r for r in self.runs}
+        return [by_id[i] for i in self.picker.value if i in by_id]
+
+    def _redraw(self) -> None:
+        with self._draw_lock:
+            chosen = self._chosen()
+            key = tuple((r.run_id, r.status, tuple(sorted(r.metrics.items()))) for r in chosen)
+            if key == self._drawn:
+                return
+            self.figure = self._figure(chosen)
+            self.plot.show(self.figure)
+            self.summary.value = self._table(chosen)
+            self._drawn = key
+
+    def _figure(self, chosen):
+        from plotly.subplots import make_subplots
+
+        fig = make_subplots(rows=1, cols=len(METRICS), subplot_titles=TITLES)
+        fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.25},
+                          showlegend=True)
+        fig.update_xaxes(title_text="epoch")
         for run in chosen:
+            name = html.escape(f"{run.name} ({run.run_id[:6]})")  # plotly renders tags and entities in names
+            first = True
             for col, key in enumerate(METRICS, start=1):
-                points = track.metric_history(run.info.run_id, key)
+                points = run.history.get(key)
                 if points:
-                    traces.append((col, run, key, points))
-        fig = make_subplots(rows=1, cols=3, subplot_titles=("train loss", "validation loss", "validation accuracy"))
-        fig.update_layout(self._layout)
-        for col, run, key, points in traces:
-            fig.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                            name=f"{run.info.run_name} ({run.info.run_id[:6]}) {key}", row=1, col=col)
-        self.figure = fig
-        self.plot.show(fig)
-        rows = "".join(
-            f"<tr><td>{r.info.run_name}</td><td>{r.info.status}</td>"
-            + "".join(f"<td>{r.data.metrics.get(k, float('nan')):.4f}</td>" for k in METRICS)
-            + f"<td>{r.data.tags.get('mlaas.device', '')}</td></tr>"
-            for r in chosen
-        )
-        self.summary.value = (
-            "<table class='mlaas-runs'><tr><th>run</th><th>status</th>" + "".join(f"<th>{k}</th>" for k in METRICS)
-            + f"<th>device</th></tr>{rows}</table>" if chosen else "No runs yet: train one (<code>mlaas train mnist</code>)."
-        )
+                    fig.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=name,
+                                    legendgroup=run.run_id, showlegend=first, line={"color": self.colors.get(run.run_id)},
+                                    hovertemplate=f"%{{fullData.name}}<br>{key}: %{{y:.4f}} at epoch %{{x}}<extra></extra>",
+                                    row=1, col=col)
+                    first = False
+        return fig
 
-    def _follow(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            if any(r.info.status == "RUNNING" for r in self._runs.values()) or not self._runs:
-                try:
-                    self.refresh()
-                except Exception:  # the store may be briefly locked or away; try again next tick
-                    continue
+    def _table(self, chosen) -> str:
+        if not chosen:
+            if self.feed.error or not self.feed.ready.is_set():
+                return ""
+            return "No runs yet: train one (<code>mlaas train mnist</code>)."
+        head = "".join(f"<th>{k}</th>" for k in ("run", "run id", "status", *METRICS, "other metrics", "device"))
+        rows = []
+        for r in chosen:
+            other = ", ".join(f"{html.escape(k)} {v:.4f}" for k, v in sorted(r.metrics.items()) if k not in METRICS and not k.endswith("_step"))
+            swatch = f"<span class='swatch' style='background:{self.colors.get(r.run_id, '#888')}'></span>"
+            cells = [swatch + html.escape(r.name), f"<code>{html.escape(r.run_id)}</code>", html.escape(r.status),
+                     *(_fmt(r.metrics.get(k)) for k in METRICS), other or "–", html.escape(r.tags.get("mlaas.device", ""))]
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        return f"{TABLE_CSS}<div class='mlaas-runs-scroll'><table class='mlaas-runs'><tr>{head}</tr>{''.join(rows)}</table></div>"
