@@ -335,3 +335,10 @@ def test_closing_the_label_app_ends_its_retrain_thread(store, mnist):
         t.join(timeout=30)
     assert not any(t.is_alive() for t in workers)
     assert w.comm is None  # the labeler is closed with it
+
+
+def test_grid_labeler_counts_skips_apart(store, images):
+    store.skip("toy", 0, annotator="ana")
+    store.label("toy", 1, "a", annotator="ana")
+    w = GridLabeler(images, store=store, dataset="toy", annotator="ana", classes=["a", "b"], rows=1, cols=3)
+    assert w.labeled == 1 and {t["item"] for t in w.tiles}.isdisjoint({0, 1})

@@ -28,7 +28,7 @@ class GridLabeler(anywidget.AnyWidget):
     classes = traitlets.List(traitlets.Unicode(), help="the class names").tag(sync=True)
     key_map = traitlets.Dict(help="key -> class name").tag(sync=True)
     message = traitlets.Unicode("", help="one line about the last action").tag(sync=True)
-    labeled = traitlets.Int(0, help="items this annotator has labeled").tag(sync=True)
+    labeled = traitlets.Int(0, help="items this annotator has labeled (skipped ones not counted)").tag(sync=True)
     total = traitlets.Int(0, help="items in the queue's universe").tag(sync=True)
 
     def __init__(self, images, *, store, dataset: str, annotator: str, classes: Sequence[Any], learner=None,
@@ -39,7 +39,8 @@ class GridLabeler(anywidget.AnyWidget):
         self.images, self.store, self.dataset, self.annotator, self.learner = images, store, dataset, annotator, learner
         self.page_size = rows * cols
         self._universe = universe
-        self._done = store.done_items(dataset, annotator=annotator) & set(universe)
+        self._done = store.done_items(dataset, annotator=annotator) & set(universe)  # labeled or skipped: not asked again
+        self._labeled = set(store.labels(dataset, annotator=annotator)) & set(universe)
         self._shown_at = time.monotonic()
         self.on_msg(self._on_browser_message)
         self.next_page()
@@ -66,6 +67,7 @@ class GridLabeler(anywidget.AnyWidget):
             self.store.label(self.dataset, t["item"], t["label"], annotator=self.annotator, seconds=per_item,
                              source="human" if t["fixed"] else "suggestion")
             self._done.add(t["item"])
+            self._labeled.add(t["item"])
             if self.learner is not None and in_pool(self.learner, t["item"]):
                 self.learner.teach(t["item"], t["label"])
             n += 1
@@ -84,7 +86,7 @@ class GridLabeler(anywidget.AnyWidget):
         guesses = {i: (self.learner.suggestion(i) if self.learner is not None else None) for i in items}
         items.sort(key=lambda i: (guesses[i][0] if guesses[i] else "~", i))
         self.tiles = [{"item": i, "src": png_data_url(self.images[i]), "label": guesses[i][0] if guesses[i] else "", "fixed": False} for i in items]
-        self.selected, self.labeled = -1, len(self._done)
+        self.selected, self.labeled = -1, len(self._labeled)
         self.message = "" if items else f"all {self.total} items are done"
         self._shown_at = time.monotonic()
 

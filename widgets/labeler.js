@@ -190,7 +190,7 @@ function render({ model, el }) {
   const beat = heartbeat(model, (alive) => {
     p.root.dataset.connection = alive ? "ok" : "lost";
     p.offline.textContent = alive ? "" :
-      "Connection to the kernel lost: nothing is saved until it answers again. Keys pressed now stay pending.";
+      "Connection to the kernel lost (or it is busy): nothing is saved until it answers again. Keys pressed now stay pending.";
     drawPending();
   });
   const item = () => model.get("item");
