@@ -2,12 +2,15 @@
 
 Everything takes a dataframe from :func:`mlaas_kernel.compute.dataframe` (pandas, or
 cudf.pandas on a GPU) and estimators from :func:`mlaas_kernel.compute.estimator`, so the
-same calls run on either.
+same calls run on either. Each dataframe operation goes through :func:`mlaas_kernel.compute.run`:
+it runs on the GPU when the frame lives there (cuDF, or pandas accelerated by cudf.pandas),
+and every operation that runs on pandas instead is recorded as a CPU fallback with its reason
+(and raises under ``MLAAS_STRICT_GPU``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import compute
 
@@ -25,8 +28,32 @@ __all__ = [
 ]
 
 
+def _on_gpu(frame) -> bool:
+    """True for a cuDF frame, or any frame while cudf.pandas accelerates pandas."""
+    return type(frame).__module__.startswith("cudf") or bool(getattr(compute, "_cudf_pandas_installed", False))
+
+
+def _to_pandas(frame):
+    return frame.to_pandas() if type(frame).__module__.startswith("cudf") and hasattr(frame, "to_pandas") else frame
+
+
+def _frame_op(operation: str, fn: Callable[[Any], Any], frame) -> Any:
+    """``fn(frame)`` on the GPU when the frame lives there, else on pandas, recorded as a fallback."""
+
+    def fast() -> Any:
+        if not _on_gpu(frame):
+            raise compute.GPUUnavailableError("the frame is a plain pandas frame (cudf.pandas is not active: call compute.dataframe() first)")
+        return fn(frame)
+
+    return compute.run(f"explore.{operation}", fast, lambda: fn(_to_pandas(frame)))
+
+
 def profile(frame) -> Any:
     """One row per column: type, missing values, distinct values and, for numbers, range."""
+    return _frame_op("profile", _profile, frame)
+
+
+def _profile(frame) -> Any:
     pd = compute.dataframe()
     rows = []
     n = len(frame)
@@ -53,22 +80,25 @@ def profile(frame) -> Any:
 def group_summary(frame, by: str | Sequence[str], values: str | Sequence[str], aggs: Sequence[str] = ("count", "median", "mean")):
     """Aggregates of ``values`` per group of ``by``, largest groups first."""
     values = [values] if isinstance(values, str) else list(values)
-    out = frame.groupby(by, observed=True)[values].agg(list(aggs))
-    out.columns = [f"{v}_{a}" for v, a in out.columns]
-    return out.sort_values(out.columns[0], ascending=False)
+
+    def summary(f):
+        out = f.groupby(by, observed=True)[values].agg(list(aggs))
+        out.columns = [f"{v}_{a}" for v, a in out.columns]
+        return out.sort_values(out.columns[0], ascending=False)
+
+    return _frame_op("group_summary", summary, frame)
 
 
 def correlations(frame, *, method: str = "pearson"):
     """Correlation matrix of the numeric columns (booleans left out)."""
-    numeric = frame.select_dtypes(include="number")
-    return numeric.astype("float64").corr(method=method)
+    return _frame_op("correlations", lambda f: f.select_dtypes(include="number").astype("float64").corr(method=method), frame)
 
 
 def correlation_figure(frame, *, method: str = "pearson"):
     """Heat map of :func:`correlations`."""
     import plotly.express as px
 
-    corr = correlations(frame, method=method).round(2)
+    corr = _to_pandas(correlations(frame, method=method)).round(2)
     fig = px.imshow(corr, text_auto=True, color_continuous_scale="RdBu_r", zmin=-1, zmax=1, title=f"{method.title()} correlations")
     return fig.update_layout(height=480)
 
@@ -77,7 +107,7 @@ def price_performance_figure(frame):
     """G3Dmark against price (log scale), coloured by category; GPUs without a price are left out."""
     import plotly.express as px
 
-    have = frame[frame["price"].notna()]
+    have = _to_pandas(_frame_op("price_rows", lambda f: f[f["price"].notna()], frame))
     fig = px.scatter(
         have, x="price", y="G3Dmark", color="primary_category", symbol="brand", log_x=True,
         hover_name="gpuName", hover_data={"testDate": True, "TDP": True, "gpuValue": True},
@@ -91,11 +121,12 @@ def perf_per_watt_figure(frame):
     """Median G3Dmark per watt of TDP by year of test, one line per brand."""
     import plotly.express as px
 
-    have = frame[frame["powerPerformance"].notna()]
-    per_year = (
-        have.groupby(["testDate", "brand"], observed=True)["powerPerformance"].agg(["median", "count"]).reset_index()
-    )
-    per_year = per_year[per_year["count"] >= 2]
+    def medians(f):
+        have = f[f["powerPerformance"].notna()]
+        out = have.groupby(["testDate", "brand"], observed=True)["powerPerformance"].agg(["median", "count"]).reset_index()
+        return out[out["count"] >= 2]
+
+    per_year = _to_pandas(_frame_op("perf_per_watt", medians, frame))
     fig = px.line(
         per_year, x="testDate", y="median", color="brand", markers=True, hover_data={"count": True},
         title="Performance per watt over the years (median G3Dmark / TDP, groups of 2+ GPUs)",

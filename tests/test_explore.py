@@ -64,3 +64,23 @@ def test_sample_grid_and_class_balance():
     assert len(grid.layout.annotations) == 6 and all(":" in a.text for a in grid.layout.annotations)
     bars = explore.class_balance_figure(labels)
     assert list(bars.data[0].y) == [10, 10, 10]
+
+
+def test_dataframe_work_goes_through_the_compute_layer(gpus, compute_state, monkeypatch):
+    compute = compute_state
+    monkeypatch.setenv("MLAAS_DEVICE", "cpu")
+    explore.group_summary(gpus, "brand", "G3Dmark")
+    explore.profile(gpus)
+    explore.correlation_figure(gpus)
+    explore.perf_per_watt_figure(gpus)
+    recorded = {f.operation: f.reason for f in compute.fallbacks()}
+    for op in ("explore.group_summary", "explore.profile", "explore.correlations", "explore.perf_per_watt"):
+        assert recorded[op] == "MLAAS_DEVICE=cpu asks for the CPU"
+    # a GPU machine with a plain pandas frame: the fallback names why
+    monkeypatch.setattr(compute, "detect", lambda refresh=False: compute.DeviceInfo("gpu", "auto", "1 NVIDIA GPU(s) usable", ("NVIDIA H100",)))
+    out = explore.correlations(gpus)
+    assert out.loc["G3Dmark", "G3Dmark"] == pytest.approx(1.0)
+    assert "cudf.pandas is not active" in {f.operation: f.reason for f in compute.fallbacks()}["explore.correlations"]
+    monkeypatch.setenv("MLAAS_STRICT_GPU", "1")  # strict: no silent CPU run
+    with pytest.raises(compute.StrictGPUError, match="explore.group_summary"):
+        explore.group_summary(gpus, "brand", "G3Dmark")
