@@ -159,46 +159,168 @@ def train_env(jupyter_env, workspace):
     return env
 
 
-def test_resume_after_sigkill(train_env, workspace):
-    from mlaas_kernel import track
-
-    ckpt = workspace / "models" / "mnist" / "checkpoint" / "last.pt"
-    proc = subprocess.Popen([sys.executable, "-m", "mlaas_kernel", "train", "mnist", "--epochs", "4", "--batch-size", "64"],
-                            env=train_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 180
-    while not ckpt.exists():  # wait for the first epoch's checkpoint
+def _first_checkpoint(workspace, proc, deadline_s=180):
+    deadline = time.monotonic() + deadline_s
+    while True:  # wait for the first epoch's checkpoint, in the run's own folder
+        found = list((workspace / "models" / "mnist").glob("*/checkpoint/last.pt"))
+        if found:
+            return found[0]
         assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_resume_after_sigkill_continues_the_runs_own_plan(train_env, workspace):
+    from mlaas_kernel import track
+
+    # 10 epochs is not the default (5): resume must go on to the run's 10, not to 5
+    proc = subprocess.Popen([sys.executable, "-m", "mlaas_kernel", "train", "mnist", "--epochs", "10", "--batch-size", "64"],
+                            env=train_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ckpt = _first_checkpoint(workspace, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     state = torch.load(ckpt, weights_only=False)
-    done = state["epoch"]
-    assert 1 <= done < 4
-    out = mlaas("train", "mnist", "--epochs", "4", "--batch-size", "64", "--resume", env=train_env)
+    done, run_id = state["epoch"], state["run_state"]["mlflow_run_id"]
+    assert 1 <= done < 10 and ckpt.parent.parent.name == run_id
+    out = mlaas("train", "mnist", "--resume", env=train_env, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"epoch {done + 1}/4" in out.stdout and f"epoch {done}/4" not in out.stdout
-    run_id = out.stdout.split("run id: ")[1].split()[0]
-    assert run_id == state["run_state"]["mlflow_run_id"]  # the same MLflow run goes on
-    accuracy = final_accuracy(out.stdout)
-    assert accuracy > 0.95
+    assert f"resuming run {run_id}: it was interrupted after epoch {done} of 10; continuing at epoch {done + 1} of 10" in out.stdout
+    assert f"epoch {done + 1}/10" in out.stdout and f"epoch {done}/10" not in out.stdout and "epoch 10/10" in out.stdout
+    assert out.stdout.split("run id: ")[1].split()[0] == run_id  # the same MLflow run goes on
+    assert final_accuracy(out.stdout) > 0.95
     runs = track.runs()
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert [s for s, _ in track.metric_history(run_id, "val_accuracy")] == [1, 2, 3, 4]
+    assert runs[0].data.params["batch_size"] == "64"
+    assert [s for s, _ in track.metric_history(run_id, "val_accuracy")] == list(range(1, 11))
+    assert torch.load(ckpt, weights_only=False)["plan"]["batch_size"] == 64  # the run's own batch size, not the default
 
 
-def test_ddp_two_cpu_processes_one_run(train_env):
+def test_resume_by_run_id_and_clear_errors(train_env, workspace):
     from mlaas_kernel import track
 
-    out = mlaas("train", "mnist", "--epochs", "2", "--nproc", "2", env=train_env, timeout=400)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "launching 2 processes with torchrun" in out.stdout
-    accuracy = final_accuracy(out.stdout)
+    first = mlaas("train", "mnist", "--epochs", "1", "--batch-size", "256", env=train_env)
+    second = mlaas("train", "mnist", "--epochs", "1", env=train_env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    first_id = first.stdout.split("run id: ")[1].split()[0]
+    out = mlaas("train", "mnist", "--resume", first_id[:8], "--epochs", "2", env=train_env)  # a prefix is enough
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"resuming run {first_id}: it had finished after epoch 1 of 1; continuing at epoch 2 of 2" in out.stdout
+    assert "epoch 2/2" in out.stdout and out.stdout.split("run id: ")[1].split()[0] == first_id
+    assert [s for s, _ in track.metric_history(first_id, "val_accuracy")] == [1, 2]
+    missing = mlaas("train", "mnist", "--resume", "feedface", env=train_env)
+    assert missing.returncode == 1 and "no checkpoint of run 'feedface' for dataset 'mnist'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_resume_with_a_class_the_checkpoint_lacks_is_a_clear_error(tmp_path, digits):
+    x, y = digits
+    keep = y[:600] < 3
+    ImageClassifier(epochs=1, device="cpu", checkpoint_dir=str(tmp_path)).fit(x[:600][keep], y[:600][keep].astype(str))
+    labels = y[:600].astype(str)
+    labels[0] = "banana"
+    with pytest.raises(TrainingInputError, match=r"cannot resume .*: y holds 8 class\(es\) its model has no output for \(\['3', '4', '5', '6', '7'\]"):
+        ImageClassifier(device="cpu", checkpoint_dir=str(tmp_path), resume=True).fit(x[:600], labels)
+
+
+def test_ddp_two_cpu_processes_one_run_with_live_output(train_env, workspace):
+    from mlaas_kernel import track
+
+    proc = subprocess.Popen([sys.executable, "-m", "mlaas_kernel", "train", "mnist", "--epochs", "2", "--nproc", "2"],
+                            env=train_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines, live = [], None
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("epoch 1/2") and live is None:
+            live = proc.poll() is None  # seen while training goes on, not at exit
+    proc.wait(timeout=400)
+    out = "".join(lines)
+    assert proc.returncode == 0, out[-3000:]
+    assert "launching 2 processes with torchrun" in out
+    assert live is True, "the first epoch's line came only when torchrun exited"
+    accuracy = final_accuracy(out)
     assert accuracy > 0.96  # one process reaches 0.9775 in 2 epochs with these settings (measured)
     runs = track.runs()
     assert len(runs) == 1
     assert runs[0].data.params["world_size"] == "2"
     assert [s for s, _ in track.metric_history(runs[0].info.run_id, "val_accuracy")] == [1, 2]
+    # one checkpoint, written by rank 0 into the run's own folder
+    assert [p.parent.parent.name for p in (workspace / "models" / "mnist").glob("*/checkpoint/last.pt")] == [runs[0].info.run_id]
+
+
+@pytest.mark.gpu
+def test_ddp_on_a_gpu_uses_nccl_with_the_stop_flag_on_the_device(train_env, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    options = json.dumps({"epochs": 1, "device": "cuda", "track": False, "verbose": 1})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+           "-m", "mlaas_kernel.train._ddp", "mnist", "--options", options]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=train_env, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]  # a CPU stop flag fails NCCL's all_reduce
+    result = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("MLAAS_RESULT "))[len("MLAAS_RESULT "):])
+    assert result["metrics"]["accuracy"] > 0.9 and "cuda" in out.stdout + json.dumps(result)
+
+
+def test_plan_adapts_to_small_data():
+    from mlaas_kernel.train._loop import plan_schedule
+
+    big = plan_schedule(8000)
+    assert (big.epochs, big.batch, big.steps) == (5, 128, 62) and not big.notes and not big.warnings
+    small = plan_schedule(22)
+    assert (small.batch, small.steps) == (5, 4) and small.total_steps >= 200
+    assert small.notes == ["batch 5 instead of 128: 22 items make 4 steps per epoch", "50 epochs (instead of 5) for 200 steps on 22 items"]
+    short = plan_schedule(22, epochs=5)
+    assert short.epochs == 5 and "only 20 steps on 22 items" in short.warnings[0]
+    assert plan_schedule(8000, world=2).batch == 64  # the global batch is shared
+
+
+def test_fifty_labels_beat_one_nearest_neighbour(workspace):
+    """5 labels per class: the CNN's defaults must give it a schedule that learns (it trained 5 steps before)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from mlaas_kernel import data
+
+    ds = data.ingest("mnist", workspace_dir=workspace, progress=False)  # the bundled real MNIST test set
+    x, y = ds.images(mmap=False), ds.labels()
+    rng = np.random.default_rng(0)
+    train = np.concatenate([rng.choice(np.flatnonzero(y == c), 5, replace=False) for c in range(10)])
+    held_out = rng.choice(np.setdiff1d(np.arange(len(y)), train), 2000, replace=False)
+    nearest = KNeighborsClassifier(1).fit(x[train].reshape(50, -1), y[train]).score(x[held_out].reshape(2000, -1), y[held_out])
+    clf = ImageClassifier(device="cpu", random_state=0).fit(x[train], y[train])
+    assert clf.progress_.epochs * clf.progress_.steps_per_epoch >= 200
+    assert clf.score(x[held_out], y[held_out]) > nearest  # measured: 0.735 against 0.691
+
+
+def test_small_label_snapshot_warns_and_gets_a_real_schedule(train_env, workspace):
+    from mlaas_kernel import data
+    from mlaas_kernel.labels import LabelStore
+    from mlaas_kernel.train import TrainingWarning, train_dataset
+
+    truth = data.load("mnist").labels()
+    store = LabelStore()
+    picked = [int(i) for c in range(10) for i in np.flatnonzero(truth == c)[: 3 if c < 2 else 2]]  # 22 labels
+    for item in picked:
+        store.label("mnist", item, str(truth[item]), annotator="ana")
+    snap = store.snapshot("mnist")
+    with pytest.warns(TrainingWarning, match=r"only 22 training items for 10 classes \(2.2 per class\)"):
+        res = train_dataset("mnist", labels=snap.ref, device="cpu", track=False)
+    assert "batch 5 instead of 128: 22 items make 4 steps per epoch" in res.notes
+    assert res.epochs_run == 50 and res.metrics["accuracy"] > 0.3  # chance is 0.1, what 5 one-item-batch steps gave
+
+
+def test_too_few_items_to_validate_is_named(workspace, tmp_path):
+    from PIL import Image
+
+    from mlaas_kernel import data
+    from mlaas_kernel.train import TrainingWarning, train_dataset
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(tmp_path / "pets" / label / f"{i}.png")
+    data.ingest(str(tmp_path / "pets"), name="pets", progress=False)
+    with pytest.warns(TrainingWarning, match=r"5 labeled item\(s\) left for validation \(fewer than 50\): validation accuracy will be noise"):
+        train_dataset("pets", device="cpu", track=False, epochs=1)
 
 
 def test_label_snapshot_is_recorded_and_used(train_env, workspace):
@@ -278,8 +400,9 @@ def test_tracking_survives_a_server_outage(workspace, tmp_path, monkeypatch, dig
         _stop(outage.proc)
 
 
-def test_metrics_kept_on_disk_when_the_server_never_returns(workspace, tmp_path, monkeypatch, digits):
+def test_metrics_kept_while_the_server_is_away_are_shown_and_sent_by_the_next_tracked_run(workspace, tmp_path, monkeypatch, digits):
     from mlaas_kernel import track
+    from mlaas_widgets import TrainingMonitor
 
     x, y = digits
     port = free_port()
@@ -291,16 +414,21 @@ def test_metrics_kept_on_disk_when_the_server_never_returns(workspace, tmp_path,
             if progress.epoch == 1:
                 _stop(proc)
 
-    tracker = track.Tracker(run_name="lost", tensorboard=False)
-    ImageClassifier(epochs=2, random_state=0, device="cpu", callbacks=[tracker, KillAfterFirst()]).fit(x[:800], y[:800])
+    tracker, monitor = track.Tracker(run_name="lost", tensorboard=False), TrainingMonitor()
+    with pytest.warns(track.TrackingWarning, match="tracking store away"):
+        ImageClassifier(epochs=2, random_state=0, device="cpu", callbacks=[tracker, KillAfterFirst(), monitor]).fit(x[:800], y[:800])
+    assert "tracking store away" in monitor.notes.value and "could not be marked FINISHED now" in monitor.notes.value
     pending = workspace / "runs" / tracker.run_id / "pending_metrics.jsonl"
     rows = [json.loads(line) for line in pending.read_text().splitlines()]
     assert {r["key"] for r in rows} >= {"loss"} and any(r["step"] == 2 for r in rows if r["key"] == "loss")
     proc = _mlflow_server(port, tmp_path / "server.db", tmp_path / "artifacts", tmp_path / "server.log")
     try:
-        assert track.deliver_pending(tracker.run_id) == len(rows)
+        assert tracker.client.get_run(tracker.run_id).info.status == "RUNNING"  # what the server last heard
+        later = track.Tracker(run_name="next", tensorboard=False)  # the next tracked command delivers the leftovers
+        ImageClassifier(epochs=1, min_steps=1, random_state=0, device="cpu", callbacks=[later]).fit(x[:200], y[:200])
         assert not pending.exists()
         assert [s for s, _ in track.metric_history(tracker.run_id, "loss")] == [1, 2]
+        assert tracker.client.get_run(tracker.run_id).info.status == "FINISHED"  # truthful at last
     finally:
         _stop(proc)
 
@@ -346,19 +474,25 @@ def test_image_classifier_drives_active_learning(digits):
     learner.close()
 
 
-def test_mlaas_tensorboard_serves_the_workspace_logs(train_env, workspace, tmp_path):
+def test_tensorboard_has_one_folder_per_run_and_mlaas_tensorboard_serves_them(train_env, workspace, tmp_path):
     from _servers import serving
 
     from mlaas_kernel.track import Tracker
 
-    tracker = Tracker(run_name="tb-check", workspace_dir=workspace)
     x = np.random.default_rng(0).integers(0, 255, (64, 28, 28), dtype=np.uint8)
-    ImageClassifier(epochs=1, device="cpu", callbacks=[tracker]).fit(x, np.arange(64) % 2)
-    assert list((workspace / "tensorboard" / "tb-check").glob("events.out.tfevents.*"))
+    trackers = []
+    for _ in range(2):  # two runs of one dataset, same name: two lines, not one merged line
+        tracker = Tracker(run_name="tb-check", tags={"mlaas.dataset": "digits"}, workspace_dir=workspace)
+        ImageClassifier(epochs=1, device="cpu", callbacks=[tracker]).fit(x, np.arange(64) % 2)
+        trackers.append(tracker)
+    folders = [t.tensorboard_dir.relative_to(workspace / "tensorboard").as_posix() for t in trackers]
+    assert folders == [f"digits/tb-check-{t.run_id[:8]}" for t in trackers]
+    for t in trackers:
+        assert list(t.tensorboard_dir.glob("events.out.tfevents.*"))
     port = free_port()
     cmd = [sys.executable, "-m", "mlaas_kernel", "tensorboard", "--port", str(port)]
     with serving(cmd, f"http://127.0.0.1:{port}/data/runs", env=train_env, cwd=tmp_path, log=tmp_path / "tb.log"):
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=10) as r:
-            assert "tb-check" in json.loads(r.read())
+            assert sorted(json.loads(r.read())) == sorted(folders)

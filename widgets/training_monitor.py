@@ -132,8 +132,8 @@ class TrainingMonitor(W.VBox):
 
     # ---------------------------------------------------------- callback hooks
     def on_train_begin(self, progress, estimator) -> None:
-        self.stop_requested = False
-        self.stop_button.disabled = False
+        # a Stop pressed before training began still counts; on_train_end clears it for the next run
+        self.stop_button.disabled = self.stop_requested
         self.status.value = f"<b>{html.escape(self.title)}</b>: training on <code>{progress.device}</code>"
         self._draw_epochs(progress)
 
@@ -151,6 +151,7 @@ class TrainingMonitor(W.VBox):
         self._draw_stats(progress)
         self._draw_notes(progress)
         self.stop_button.disabled = True
+        self.stop_requested = False
         word = "failed" if getattr(progress, "error", None) else ("stopped" if progress.stopped else "done")
         last = progress.history[-1] if progress.history else {}
         acc = f", validation accuracy {last['val_accuracy']:.2%}" if "val_accuracy" in last else ""

@@ -79,6 +79,13 @@ class PendingMetrics:
             self.delivered += len(chunk)
         self.path.unlink(missing_ok=True)
 
+    def discard(self) -> int:
+        """Forget what is pending (memory and disk); returns how many."""
+        n = len(self.rows)
+        self.rows.clear()
+        self.path.unlink(missing_ok=True)
+        return n
+
     def save(self) -> None:
         from .._atomic import atomic_write
 

@@ -228,7 +228,9 @@ class Tracker:
             self._pending.send(self.client, self.run_id)
         except Exception as exc:
             if not unreachable(exc):
-                raise TrackingError(f"tracking run {self.run_id} failed: {type(exc).__name__}: {exc}") from exc
+                dropped = self._pending.discard()  # the store refuses them: sending again would fail again
+                raise TrackingError(f"tracking run {self.run_id} failed: {type(exc).__name__}: {exc} "
+                                    f"({dropped} metric(s) not recorded)") from exc
             self._fail(f"tracking store away ({type(exc).__name__}: {str(exc)[:160]}); "
                        f"{len(self._pending)} metric(s) kept in {self._pending.path}")
             return False

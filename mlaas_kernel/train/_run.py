@@ -87,7 +87,7 @@ def train_dataset(
     notes: list[str] = []
     if resume:
         ckpt_path = find_checkpoint(models, ds.name, resume)
-        plan, note = _resumed_plan(ckpt_path)
+        plan, note = _resumed_plan(ckpt_path, epochs)
         notes.append(note)
         if verbose and rank == 0:
             print(note, flush=True)
@@ -166,8 +166,9 @@ def _training_items(ds, labels: str | None, random_state: int, workspace_dir) ->
     return _Items(images, train_idx, y_train, val_idx, y_all[val_idx], tags, notes)
 
 
-def _resumed_plan(ckpt_path: Path) -> tuple[dict, str]:
-    """The plan a checkpoint was trained with (epochs, batch size, learning rate, seed, labels) and a line saying what resumes."""
+def _resumed_plan(ckpt_path: Path, epochs: int | None) -> tuple[dict, str]:
+    """The plan a checkpoint was trained with (epochs, batch size, learning rate, seed, labels) and
+    a line saying what resumes (``epochs``, when given, overrides the run's own)."""
     from ._loop import load_checkpoint
 
     ckpt = load_checkpoint(ckpt_path)
@@ -176,7 +177,9 @@ def _resumed_plan(ckpt_path: Path) -> tuple[dict, str]:
     run = ckpt.get("run_state", {}).get("mlflow_run_id") or ckpt_path.parent.parent.name
     done, total = int(ckpt["epoch"]), int(ckpt["epochs"])
     state = "was stopped" if ckpt.get("stopped") else ("had finished" if done >= total else "was interrupted")
-    return plan, f"resuming run {run}: it {state} after epoch {done} of {total}; continuing at epoch {min(done + 1, total)} of {total}"
+    goal = epochs or total
+    then = f"continuing at epoch {done + 1} of {goal}" if done < goal else "nothing left to train (give more epochs to go on)"
+    return plan, f"resuming run {run}: it {state} after epoch {done} of {total}; {then}"
 
 
 def _finish(clf, ds, items: _Items, tracker, ckpt_path: Path | None, notes: list[str], rank: int) -> TrainResult:
