@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import anywidget
 import traitlets
@@ -26,21 +26,15 @@ def learner_pool(learner) -> set[int] | None:
     return None if items is None else {int(i) for i in items}
 
 
-def feed_learner(learner, labels: dict[int, str]) -> int:
-    """Give ``learner`` the stored labels of items in its pool; returns how many were left out.
+def feed_learner(learner, labels: dict[int, str], pool: set[int] | None) -> int:
+    """Give ``learner`` the stored labels of items in its ``pool``; returns how many were left out.
 
     Labels of other items (another session's sample, another notebook's pool) would make its
     retrain fail, so they stay in the store only.
     """
-    pool = learner_pool(learner)
     kept = {int(i): str(label) for i, label in labels.items() if pool is None or int(i) in pool}
     learner.labels.update(kept)
     return len(labels) - len(kept)
-
-
-def in_pool(learner, item: int) -> bool:
-    pool = learner_pool(learner)
-    return pool is None or int(item) in pool
 
 
 def learner_error(learner) -> str:
@@ -105,9 +99,10 @@ class Labeler(anywidget.AnyWidget):
         self._pending: list[int] = []  # items put back at the front of the queue (undo, revisit)
         self._lock = threading.RLock()  # the retrain thread's updates against the kernel's key handling
         self.ignored_labels = 0  # stored labels of items outside the learner's pool
+        self._pool = learner_pool(learner) if learner is not None else None
         self.on_msg(self._on_browser_message)
         if learner is not None:
-            self.ignored_labels = feed_learner(learner, stored)
+            self.ignored_labels = feed_learner(learner, stored, self._pool)
             learner.on_update.append(self._on_model_update)
             learner.retrain_async()  # a resumed session gets suggestions without waiting for new labels
         self._show(self._next_from_queue())
@@ -126,7 +121,7 @@ class Labeler(anywidget.AnyWidget):
         self._labeled.add(item)
         self._skipped.discard(item)
         self._session_labels.append(time.monotonic())
-        if self.learner is not None and in_pool(self.learner, item):
+        if self._teaches(item):
             self.learner.teach(item, label)
         if self._review is not None:
             self._history[self._review] = item
@@ -166,7 +161,7 @@ class Labeler(anywidget.AnyWidget):
             return
         item = int(undone["item"])
         labels = self._reload_done()
-        if undone["kind"] == "label" and self.learner is not None and in_pool(self.learner, item):
+        if undone["kind"] == "label" and self._teaches(item):
             if item in labels:
                 self.learner.teach(item, labels[item])  # back to the annotator's earlier label
             else:
@@ -249,6 +244,10 @@ class Labeler(anywidget.AnyWidget):
     # ------------------------------------------------------------ internals
     def _payload(self, item: int) -> dict:
         raise NotImplementedError
+
+    def _teaches(self, item: int) -> bool:
+        """Whether labels of ``item`` go to the learner (it is in the learner's pool)."""
+        return self.learner is not None and (self._pool is None or item in self._pool)
 
     @property
     def _done(self) -> set[int]:

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import anywidget
 import traitlets
 
-from ._labeling import default_keys, in_pool
+from ._labeling import default_keys, learner_pool
 from .image_labeler import png_data_url
 
 
@@ -38,6 +38,7 @@ class GridLabeler(anywidget.AnyWidget):
         super().__init__(classes=classes, key_map=keys or default_keys(classes), total=len(universe), **kwargs)
         self.images, self.store, self.dataset, self.annotator, self.learner = images, store, dataset, annotator, learner
         self.page_size = rows * cols
+        self._pool = learner_pool(learner) if learner is not None else None
         self._universe = universe
         self._done = store.done_items(dataset, annotator=annotator) & set(universe)  # labeled or skipped: not asked again
         self._labeled = set(store.labels(dataset, annotator=annotator)) & set(universe)
@@ -68,7 +69,7 @@ class GridLabeler(anywidget.AnyWidget):
                              source="human" if t["fixed"] else "suggestion")
             self._done.add(t["item"])
             self._labeled.add(t["item"])
-            if self.learner is not None and in_pool(self.learner, t["item"]):
+            if self.learner is not None and (self._pool is None or t["item"] in self._pool):
                 self.learner.teach(t["item"], t["label"])
             n += 1
         self.next_page()
