@@ -78,3 +78,18 @@ def test_bad_parameters_are_refused_by_name():
         UMAPParams(n_components=0)
     with pytest.raises(ValueError, match=r"UMAPParams.min_dist must lie in \[0, 1\], got 2"):
         UMAPParams(min_dist=2)
+
+
+def test_deskew_stands_a_slanted_stroke_upright():
+    from mlaas_kernel.embedding import deskew
+
+    img = np.zeros((1, 28, 28), dtype=np.uint8)
+    for r in range(4, 24):  # a stroke leaning right: one column further per two rows
+        img[0, r, 8 + r // 2 : 11 + r // 2] = 255
+    out = deskew(img)[0]
+    rows, cols = np.nonzero(out > 100)
+    before_rows, before_cols = np.nonzero(img[0])
+    assert abs(np.corrcoef(before_rows, before_cols)[0, 1]) > 0.9 and abs(np.corrcoef(rows, cols)[0, 1]) < 0.2
+    assert abs(cols.mean() - 13.5) < 1.5  # and centred
+    with pytest.raises(ValueError, match=r"single-channel images \(N, H, W\), got shape \(2, 4\)"):
+        deskew(np.zeros((2, 4)))
