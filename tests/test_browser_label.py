@@ -230,3 +230,41 @@ def test_grid_and_table_labelers_wiring_in_voila(page, tmp_path, jupyter_env, wo
     store = LabelStore(workspace / "labels.db")
     assert store.labels("grid", annotator="ana") == {int(item): "b"}
     assert store.labels("gpus", annotator="ana") == {0: "Mobile", 1: "Workstation"}
+
+
+def test_lab_labeler_shows_a_dead_kernel_and_keeps_keys_pending(page, project_copy, jupyter_env, workspace, port, artifacts):
+    import signal
+
+    from mlaas_kernel import data
+
+    truth = data.ingest("mnist", workspace_dir=workspace, progress=False).labels()
+    env = {**jupyter_env, "JUPYTER_TOKEN": "workbench-test", "MLAAS_WORKSPACE": str(workspace)}
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
+    with serving(cmd, f"{base}/api/status?token=workbench-test", env=env, cwd=project_copy, log=artifacts / "lab.log") as server:
+        page.goto(f"{base}/lab/tree/notebooks/03_label.ipynb?token=workbench-test")
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=120_000)
+        page.locator(".jp-NotebookPanel .jp-Notebook").click()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        labeler = page.locator(".mlaas-labeler")
+        labeler.wait_for(timeout=180_000)
+        page.locator(".jp-OutputArea-output:has-text('label snapshot:')").wait_for(timeout=180_000)  # Run All has ended
+        labeler.scroll_into_view_if_needed()
+        labeler.click()  # in a notebook the labeler takes keys once it has the focus
+        shown = labeler.get_attribute("data-item")
+        page.keyboard.press(str(truth[int(shown)]))
+        expect(page.locator(".mlaas-labeler-progress")).to_have_text("1 / 2000 labeled")
+        assert labeler.get_attribute("data-connection") == "ok"
+        shown = labeler.get_attribute("data-item")
+        for pid in _children(server.pid):  # the kernel only; JupyterLab stays up
+            os.kill(pid, signal.SIGKILL)
+        expect(page.locator(".mlaas-labeler-offline")).to_be_visible(timeout=10_000)
+        labeler.click()
+        page.keyboard.press(str(truth[int(shown)]))
+        expect(page.locator(".mlaas-labeler-pending")).to_have_text(f"pending, not saved: {truth[int(shown)]} on #{shown}")
+        assert labeler.get_attribute("data-item") == shown
+        page.screenshot(path=str(artifacts / "lab-labeler-kernel-killed.png"))
+        _leave(page)
+        # JupyterLab's own reports of the dead kernel, provoked on purpose here.
+        page.console_errors.clear()

@@ -222,7 +222,7 @@ function render({ model, el }) {
     p.msg.textContent = model.get("message");
     p.error.textContent = model.get("model_error") ?
       `Retraining failed: ${model.get("model_error")}. Labels are still saved; the order and suggestions come from the last model that worked.` : "";
-    p.status.textContent = model.get("model_status");
+    p.status.textContent = model.get("model_status") ? `learner: ${model.get("model_status")}` : "";
     p.root.classList.toggle("mlaas-global", model.get("global_keys"));
   };
 
