@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ._store import setup
-from ._tracker import _record, versions
+from ._mlrun import record_end as _record, versions
 
 
 def log_estimator(estimator, *, name: str, metrics: dict[str, float], params: dict | None = None, tags: dict | None = None,
