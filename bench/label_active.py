@@ -21,12 +21,12 @@ Models scored on the held-out digits:
 - ``spread``: label spreading over the kNN graph of the UMAP embedding of all 10,000 digits.
   Transductive: the held-out digits are embedded with the rest (no labels are used for the
   embedding), so they take part in the graph; this is what the labeler's suggestions are.
-- ``cnn``: :class:`mlaas_kernel.train.ImageClassifier` trained on the pool's images with the
-  labels plus label spreading's pseudo-labels for the rest of the pool. Inductive: it never
-  sees the held-out digits, and predicts new images.
+- ``cnn``: :class:`mlaas_kernel.train.ImageClassifier` trained on the pool's images (deskewed,
+  as the embedding's input is) with the labels plus label spreading's pseudo-labels for the
+  rest of the pool. Inductive: it never sees the held-out digits, and predicts new images.
 - ``svm``: the reference SVM, trained on the labels only.
 
-    MLAAS_OFFLINE=1 MLAAS_WORKSPACE=$(mktemp -d) python bench/label_active.py   # about 25 min on 2 cores
+    MLAAS_OFFLINE=1 MLAAS_WORKSPACE=$(mktemp -d) python bench/label_active.py   # about 30 min on 2 busy cores
     python bench/label_active.py --seeds 1 --budgets 50,100 --no-reference       # a quick look
     python bench/label_active.py --gil-only                                      # what a thread would cost the UI
 """
@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mlaas_kernel import active  # noqa: E402
-from mlaas_kernel.embedding import BackgroundEmbedding, UMAPParams, embed  # noqa: E402
+from mlaas_kernel.embedding import BackgroundEmbedding, UMAPParams, deskew, embed  # noqa: E402
 
 NEW = ["random", "typical", "typical+margin"]
 REFERENCE = ["random", "margin", "margin+diversity"]
@@ -216,8 +216,9 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--batch", type=int, default=10, help="labels asked for between retrains")
     parser.add_argument("--strategies", default=",".join(NEW), help="from: " + ", ".join(NEW))
-    parser.add_argument("--cnn", default="typical+margin,random", help="strategies whose labels also train the CNN ('' for none)")
-    parser.add_argument("--cnn-epochs", type=int, default=3)
+    parser.add_argument("--cnn", default="typical+margin", help="strategies whose labels also train the CNN ('' for none)")
+    parser.add_argument("--cnn-budgets", default="100,300", help="label counts at which the CNN is trained (each fit takes about a minute)")
+    parser.add_argument("--cnn-epochs", type=int, default=4)
     parser.add_argument("--no-reference", action="store_true", help="skip the SVM reference strategies")
     parser.add_argument("--gil", action="store_true", help="also measure what UMAP in a thread costs the main thread")
     parser.add_argument("--gil-only", action="store_true")
@@ -225,6 +226,7 @@ def main(argv=None) -> int:
     budgets = sorted(int(b) for b in args.budgets.split(","))
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     cnn_for = {s.strip() for s in args.cnn.split(",") if s.strip()}
+    cnn_budgets = {int(b) for b in args.cnn_budgets.split(",") if b.strip()}
 
     ds, images, truth = load_mnist(os.environ.get("MLAAS_WORKSPACE"))
     print(f"MNIST ({ds.manifest.get('mnist_source', '?')}, {len(truth):,} digits): for each of {args.seeds} seeds, 2,000 held out and a pool of {len(truth) - 2000:,}")
@@ -245,6 +247,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"embedding failed: {emb.error}")
     print(f"embedding: {emb.describe()}; {'read from the cache' if cached else 'computed now'} in {time.perf_counter() - t:.1f} s: {emb.path.name}")
     emb_all = emb.value
+    cnn_images = deskew(images) if emb.params.deskew else images
     t = time.perf_counter()
     features = active.image_features(images, random_state=0)
     print(f"PCA-50 features (learner's fallback and the SVM's input) in {time.perf_counter() - t:.1f} s\n", flush=True)
@@ -266,12 +269,12 @@ def main(argv=None) -> int:
                 acc, pseudo, _conf = spread_accuracy(emb_all, snapshots[b], held_out, truth)
                 spread_rows[strategy][b].append(acc)
                 seconds["spread"] = seconds.get("spread", 0.0) + time.perf_counter() - t
-                if strategy in cnn_rows:
+                if strategy in cnn_rows and b in cnn_budgets:
                     t = time.perf_counter()
-                    cnn_rows[strategy][b].append(cnn_accuracy(images, pool, snapshots[b], pseudo, held_out, truth, epochs=args.cnn_epochs, seed=seed))
+                    cnn_rows[strategy][b].append(cnn_accuracy(cnn_images, pool, snapshots[b], pseudo, held_out, truth, epochs=args.cnn_epochs, seed=seed))
                     seconds["cnn"] = seconds.get("cnn", 0.0) + time.perf_counter() - t
             print(f"  seed {seed} {strategy:<15} spread " + " ".join(f"{spread_rows[strategy][b][-1]:.1%}" for b in budgets)
-                  + ("   cnn " + " ".join(f"{cnn_rows[strategy][b][-1]:.1%}" for b in budgets) if strategy in cnn_rows else ""), flush=True)
+                  + ("   cnn " + " ".join(f"{cnn_rows[strategy][b][-1]:.1%}" for b in budgets if cnn_rows[strategy][b]) if strategy in cnn_rows else ""), flush=True)
         for strategy in svm_rows:
             t = time.perf_counter()
             result = reference_strategy(strategy, seed=seed, pool=pool, held_out=held_out, truth=truth, features=features, budgets=budgets, batch=args.batch)
@@ -282,7 +285,7 @@ def main(argv=None) -> int:
     print()
     table("held-out accuracy, label spreading over the UMAP embedding (transductive), mean ± sd over seeds:", {f"spread: {s}": r for s, r in spread_rows.items()}, budgets)
     if cnn_rows:
-        table(f"held-out accuracy, CNN on labels + spreading's pseudo-labels ({args.cnn_epochs} epochs; inductive: never sees the held-out digits):",
+        table(f"held-out accuracy, CNN on {'deskewed ' if emb.params.deskew else ''}images, labels + spreading's pseudo-labels ({args.cnn_epochs} epochs; inductive: never sees the held-out digits):",
               {f"cnn: {s}": r for s, r in cnn_rows.items()}, budgets)
     if svm_rows:
         table("reference (before): RBF SVM on PCA-50 trained on the labels only, 10 random labels first:", {f"svm: {s}": r for s, r in svm_rows.items()}, budgets)

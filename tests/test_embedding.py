@@ -58,8 +58,10 @@ def test_a_computing_embedding_never_blocks_the_queue_and_is_cached(tmp_path):
 def test_a_dataset_embedding_lives_in_its_folder_keyed_by_its_content(workspace):
     ds = data.ingest("mnist", progress=False)
     emb = BackgroundEmbedding.for_dataset(ds)
-    assert emb.path.parent == ds.path and emb.path.name == f"embedding-umap-{UMAPParams().key(emb.content)}.npy"
+    assert emb.params == UMAPParams(deskew=True)  # single-channel images are deskewed by default
+    assert emb.path.parent == ds.path and emb.path.name == f"embedding-umap-{emb.params.key(emb.content)}.npy"
     assert ds.manifest["outputs"]["images.npy"] in emb.content
+    assert UMAPParams.for_images((5, 32, 32, 3)) == UMAPParams() and UMAPParams.for_images((5, 8, 8, 1)).deskew
     assert BackgroundEmbedding.for_dataset(ds, params=UMAPParams(n_components=5)).path != emb.path
 
 
@@ -78,6 +80,8 @@ def test_bad_parameters_are_refused_by_name():
         UMAPParams(n_components=0)
     with pytest.raises(ValueError, match=r"UMAPParams.min_dist must lie in \[0, 1\], got 2"):
         UMAPParams(min_dist=2)
+    with pytest.raises(ValueError, match="UMAPParams.metric must be one of euclidean, cosine, manhattan, correlation, got 'cosin'"):
+        UMAPParams(metric="cosin")
 
 
 def test_deskew_stands_a_slanted_stroke_upright():
