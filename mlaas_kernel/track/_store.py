@@ -84,6 +84,8 @@ def ensure_store(workspace_dir: str | os.PathLike | None = None) -> bool:
     with _store_lock(root):
         if (root / STORE_NAME).exists():  # made while we waited for the lock
             return False
+        for stale in root.glob(f".{STORE_NAME}.*.tmp"):  # left by a preparation that was killed
+            stale.unlink(missing_ok=True)
         _create_store(root)
         return True
 
