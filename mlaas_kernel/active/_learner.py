@@ -262,29 +262,11 @@ class ActiveLearner:
         return failure
 
     def _retrain(self, labels: dict[int, str]) -> None:
-        import numpy as np
-
         started = time.perf_counter()
         labels = {i: v for i, v in labels.items() if i in self._pos}
         emb = self._embedding_ready()
-        trainable = len(set(labels.values())) >= 2
         record: dict[str, Any] = {"labels": len(labels), "time": time.time()}
-        proba = classes = model = None
-        if emb is not None and trainable:
-            model = SpreadingModel(emb, n_neighbors=self.spreading_neighbors).fit({self._pos[i]: v for i, v in labels.items()})
-            proba, classes = model.proba_, model.classes_
-            record["model"] = "label spreading"
-        if trainable and (emb is None or self.holdout is not None):
-            fmodel = self.model_factory()
-            items = list(labels)
-            fmodel.fit(self.features[[self._pos[i] for i in items]], np.asarray([labels[i] for i in items]))
-            if self.holdout is not None:
-                hx, hy = self.holdout
-                record["accuracy"] = float(np.mean(np.asarray(fmodel.predict(hx)).astype(str) == np.asarray(hy).astype(str)))
-            if emb is None:
-                proba = np.asarray(fmodel.predict_proba(self.features))
-                classes = [str(c) for c in np.asarray(getattr(fmodel, "classes_", sorted(set(labels.values()))))]
-                model, record["model"] = fmodel, "features"
+        proba, classes, model = self._fit(labels, emb, record) if len(set(labels.values())) >= 2 else (None, None, None)
         ranking, reasons, mode, clusters = self._rank(labels, proba, classes, emb)
         default = "random order: no model yet" if proba is None else f"further down the {self.strategy} ranking"
         suggestions = {}
@@ -299,6 +281,31 @@ class ActiveLearner:
                 self._suggestions, self.model_, self.classes_ = suggestions, model, list(classes)
                 self.history.append(record)
                 self.retrains += 1
+
+    def _fit(self, labels: dict[int, str], emb, record: dict) -> tuple[Any, list[str], Any]:
+        """The suggestion model (label spreading with an embedding, else ``model``) and its probabilities for every item.
+
+        The ``model`` on the features is also fitted when there is a ``holdout`` to score it on.
+        """
+        import numpy as np
+
+        proba = classes = model = None
+        if emb is not None:
+            model = SpreadingModel(emb, n_neighbors=self.spreading_neighbors).fit({self._pos[i]: v for i, v in labels.items()})
+            proba, classes = model.proba_, model.classes_
+            record["model"] = "label spreading"
+        if emb is None or self.holdout is not None:
+            fmodel = self.model_factory()
+            items = list(labels)
+            fmodel.fit(self.features[[self._pos[i] for i in items]], np.asarray([labels[i] for i in items]))
+            if self.holdout is not None:
+                hx, hy = self.holdout
+                record["accuracy"] = float(np.mean(np.asarray(fmodel.predict(hx)).astype(str) == np.asarray(hy).astype(str)))
+            if emb is None:
+                proba = np.asarray(fmodel.predict_proba(self.features))
+                classes = [str(c) for c in np.asarray(getattr(fmodel, "classes_", sorted(set(labels.values()))))]
+                model, record["model"] = fmodel, "features"
+        return proba, classes, model
 
     # ---------------------------------------------------------- ranking
     def _rank(self, labels, proba, classes, emb) -> tuple[list[int], dict[int, str], str, int]:
