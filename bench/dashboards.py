@@ -44,6 +44,8 @@ DASHBOARDS = {
     "training": "training",
     "label": "label",
 }
+# notebooks whose last cell waits for the page request when preheated (RunsDashboard.refresh_when_shown)
+WAITS_FOR_REQUEST = {"training"}
 # JavaScript that is true once the page shows something useful: a plotly chart whose traces hold
 # points, the runs table with a row, or an item to label.
 USEFUL_PAINT = """() => {
@@ -131,31 +133,29 @@ def get_json(url: str):
         return None
 
 
-def wait_preheated(base: str, log: Path, timeout: float = 300.0) -> None:
-    """Until the pool's kernel exists and has stayed idle (the notebook has run) for 2 s."""
+def wait_preheated(base: str, log: Path, *, waits_for_request: bool, timeout: float = 300.0) -> None:
+    """Until the pool's kernel has run the notebook: idle, and nothing sent for 2 s. A notebook
+    whose last cell waits for the page request stays busy: then nothing sent for 3 s will do."""
     ids = wait_until(lambda: kernel_ids(log), timeout, "a preheated kernel")
-    quiet_since = None
+    last, since = None, time.monotonic()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = get_json(f"{base}/api/kernels/{ids[0]}")
-        if info and info.get("execution_state") == "idle":
-            quiet_since = quiet_since or (time.monotonic(), info.get("last_activity"))
-            if info.get("last_activity") != quiet_since[1]:
-                quiet_since = None
-            elif time.monotonic() - quiet_since[0] >= 2.0:
+        info = get_json(f"{base}/api/kernels/{ids[0]}") or {}
+        activity = info.get("last_activity")
+        if activity != last:
+            last, since = activity, time.monotonic()
+        elif activity is not None:
+            quiet = time.monotonic() - since
+            if (info.get("execution_state") == "idle" and quiet >= 2.0) or (waits_for_request and quiet >= 3.0):
                 return
-        else:
-            quiet_since = None
         time.sleep(0.25)
-    raise TimeoutError("the preheated kernel did not go idle")
+    raise TimeoutError("the preheated kernel did not settle")
 
 
 def serve(name: str, port: int, env: dict, cwd: Path, log: Path, *, preheat: bool) -> subprocess.Popen:
-    from mlaas_kernel.cli import dashboard_command, resolve_dashboard
-
-    cmd = dashboard_command(resolve_dashboard(DASHBOARDS[name]), port, open_browser=False)  # what `mlaas dashboard` runs
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", DASHBOARDS[name], "--port", str(port), "--no-browser"]
     if not preheat:
-        cmd = [("--preheat_kernel=False" if arg == "--preheat_kernel=True" else arg) for arg in cmd]
+        cmd += ["--", "--preheat_kernel=False"]
     out = open(log, "ab")
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     wait_until(lambda: proc.poll() is not None or _answers(port), 120, "Voilà")
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
                         proc = serve(name, port, env, REPO, log, preheat=mode == "preheated")
                         try:
                             if mode == "preheated":
-                                wait_preheated(f"http://127.0.0.1:{port}", log)
+                                wait_preheated(f"http://127.0.0.1:{port}", log, waits_for_request=name in WAITS_FOR_REQUEST)
                             seconds, errs = first_paint(pw, f"http://127.0.0.1:{port}/", root / f"chromium-{name}-{mode}-{i}")
                         finally:
                             stop(proc, log)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "LabelApp", "LearningCurve", "RunsDashboard", "TableLabeler", "TrainingMonitor"]
+__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "LabelApp", "LearningCurve", "PlotOutput", "RunsDashboard", "TableLabeler", "TrainingMonitor", "chart_column"]
 _WIDGETS = {
     "BackendBadge": "backend_badge",
     "GridLabeler": "grid_labeler",
     "ImageLabeler": "image_labeler",
     "LabelApp": "label_app",
     "LearningCurve": "learning_curve",
+    "PlotOutput": "_plot",
     "RunsDashboard": "runs_dashboard",
     "TableLabeler": "table_labeler",
     "TrainingMonitor": "training_monitor",
+    "chart_column": "_plot",
 }
 
 

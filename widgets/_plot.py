@@ -6,6 +6,11 @@ Inside an Output widget the renderer gets a real output model: shown as a plain 
 Voilà 0.5 hands plotly's renderer a bare JSON object and the renderer's ``setData`` call (it
 stores a PNG of the chart) fails in the browser console, so dashboards show figures this way.
 
+Show several charts of one page with :func:`chart_column` (one widget): in Voilà every widget on
+the page waits for its model at most 2 s of wall-clock time, and the ~2 s plotly.js takes to load
+on a busy 2-core machine made the second and later chart widgets give up ("widget model not
+found"); the children of one widget are created with it, so they never wait.
+
 A subplot with no data gets "no data yet" instead of plotly's made-up axes (-1..6, or
 -100 %..400 % with a percent tick format).
 """
@@ -16,7 +21,7 @@ import json
 
 import ipywidgets as W
 
-__all__ = ["PlotOutput", "mark_empty_subplots"]
+__all__ = ["PlotOutput", "chart_column", "mark_empty_subplots"]
 
 NO_DATA = "no data yet"
 _DATA_KEYS = ("x", "y", "z", "values", "lat", "lon", "r", "a", "b", "source")
@@ -82,3 +87,8 @@ class PlotOutput(W.Output):
         spec["config"] = {"displaylogo": False, "responsive": True}
         bundle = {"application/vnd.plotly.v1+json": spec, "text/plain": f"<plotly figure: {len(figure.data)} traces>"}
         self.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+
+
+def chart_column(*figures, empty_text: str = NO_DATA) -> W.VBox:
+    """The figures one under the other, each in a :class:`PlotOutput`, as one widget."""
+    return W.VBox([PlotOutput(f, empty_text=empty_text) for f in figures])

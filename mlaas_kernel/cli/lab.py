@@ -54,14 +54,28 @@ def resolve_dashboard(name: str) -> Path:
     raise FileNotFoundError(f"no dashboard {name!r}; give a notebook path or one of: {', '.join(have) or '(none)'}")
 
 
+# The workbench's Voilà template ("mlaas": lab without CDN stylesheets) is found through JUPYTER_PATH.
+JUPYTER_DIR = Path(__file__).with_name("_jupyter")
+
+
 def dashboard_command(notebook: Path, port: int, *, open_browser: bool, extra: Sequence[str] = ()) -> list[str]:
-    """The Voilà command line ``mlaas dashboard`` runs."""
+    """The Voilà command line ``mlaas dashboard`` runs (run it with :func:`dashboard_env`).
+    An option in ``extra`` replaces the default of the same name (``--preheat_kernel=False``)."""
+    defaults = ["--template=mlaas", "--preheat_kernel=True", "--pool_size=1", "--show_tracebacks=True"]
+    given = {arg.split("=")[0].lstrip("-") for arg in extra}
     return [
         sys.executable, "-m", "voila", str(notebook),
         f"--port={port}", "--Voila.ip=127.0.0.1", "--Voila.port_retries=0",
-        "--preheat_kernel=True", "--pool_size=1", "--show_tracebacks=True",
+        *(d for d in defaults if d.split("=")[0].lstrip("-") not in given),
         *([] if open_browser else ["--no-browser"]), *extra,
     ]
+
+
+def dashboard_env(env: dict | None = None) -> dict:
+    """``env`` (default: this process's) with the workbench's Voilà template on JUPYTER_PATH."""
+    env = dict(os.environ if env is None else env)
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(JUPYTER_DIR), env.get("JUPYTER_PATH", "")) if p)
+    return env
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -74,7 +88,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     _export_workspace()
     cmd = dashboard_command(notebook, args.port, open_browser=not args.no_browser, extra=args.voila_args)
     print(f"serving {notebook} with Voilà on http://127.0.0.1:{args.port}/", flush=True)
-    os.execv(cmd[0], cmd)
+    os.execve(cmd[0], cmd, dashboard_env())
     return 0  # pragma: no cover
 
 
