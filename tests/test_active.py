@@ -46,13 +46,10 @@ def test_diversity_avoids_near_duplicates():
     assert {int(i) // 5 for i in diverse} == {0, 1}  # one from each cluster
 
 
-class GatedModel:
-    """A model whose fit waits for the test to open a gate: a stand-in for a slow retrain."""
-
-    gate = threading.Event()
+class LogReg:
+    """Logistic regression; the test models below change only when and whether ``fit`` works."""
 
     def fit(self, x, y):
-        GatedModel.gate.wait(30)
         from sklearn.linear_model import LogisticRegression
 
         self._m = LogisticRegression(max_iter=200).fit(x, y)
@@ -64,6 +61,16 @@ class GatedModel:
 
     def predict(self, x):
         return self._m.predict(x)
+
+
+class GatedModel(LogReg):
+    """A model whose fit waits for the test to open a gate: a stand-in for a slow retrain."""
+
+    gate = threading.Event()
+
+    def fit(self, x, y):
+        GatedModel.gate.wait(30)
+        return super().fit(x, y)
 
 
 def test_teach_never_waits_for_the_retrain_and_the_queue_reranks_after():
@@ -129,7 +136,7 @@ def test_labels_of_items_outside_the_pool_are_ignored_and_retraining_goes_on():
     learner.close()
 
 
-class FailsOnce:
+class FailsOnce(LogReg):
     """A model whose first fit raises: a retrain error must not stop the next retrains."""
 
     calls = 0
@@ -138,17 +145,7 @@ class FailsOnce:
         FailsOnce.calls += 1
         if FailsOnce.calls == 1:
             raise ValueError("the first fit fails")
-        from sklearn.linear_model import LogisticRegression
-
-        self._m = LogisticRegression(max_iter=200).fit(x, y)
-        self.classes_ = self._m.classes_
-        return self
-
-    def predict_proba(self, x):
-        return self._m.predict_proba(x)
-
-    def predict(self, x):
-        return self._m.predict(x)
+        return super().fit(x, y)
 
 
 def test_a_failed_retrain_is_kept_in_error_and_the_next_one_runs():
