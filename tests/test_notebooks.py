@@ -1,5 +1,6 @@
 """Every notebook executed headless, as batch users run them: papermill, then nbval."""
 
+import json
 import subprocess
 import sys
 
@@ -41,6 +42,13 @@ def n_points(values) -> int:
     return len(values)
 
 
+def widget_plots(nb) -> list[dict]:
+    """The plotly figures shown in Output widgets (PlotOutput), from the widget state papermill saves."""
+    states = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    return [o["data"]["application/vnd.plotly.v1+json"] for m in states.values() if m.get("model_name") == "OutputModel"
+            for o in m["state"].get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+
+
 def outputs_text(nb) -> str:
     parts = []
     for cell in nb.cells:
@@ -62,18 +70,33 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
     for key, value in jupyter_env.items():
         monkeypatch.setenv(key, value)
     out = artifacts / notebook.name
+    if notebook.name == "training_dashboard.ipynb":  # a tracked run for the dashboard to show
+        from mlflow.entities import Metric
+
+        from mlaas_kernel import track
+
+        client, exp_id = track.setup(workspace_dir=workspace)
+        run_id = client.create_run(exp_id, run_name="nb-run").info.run_id
+        client.log_batch(run_id, metrics=[Metric(k, 0.5, 0, e) for k in ("loss", "val_loss", "val_accuracy") for e in (1, 2, 3)])
+        client.set_terminated(run_id, "FINISHED")
     pm.execute_notebook(str(notebook), str(out), parameters=params, cwd=str(notebook.parent), progress_bar=False, kernel_name="python3")
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
     text = outputs_text(nb)
     if notebook.name == "02_explore.ipynb":
-        plots = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+        plots = widget_plots(nb)
         assert len(plots) == 4  # correlations, price/performance, performance per watt, embedding
-        embedding = plots[-1]["data"]["application/vnd.plotly.v1+json"]["data"]
-        assert sum(n_points(trace["x"]) for trace in embedding) == params["embedding_samples"]
+        [embedding] = [p for p in plots if "images, coloured by label" in p["layout"]["title"]["text"]]
+        assert sum(n_points(trace["x"]) for trace in embedding["data"]) == params["embedding_samples"]
+        assert all(p["data"] for p in plots) and "no data yet" not in json.dumps(plots)
         assert "application/vnd.jupyter.widget-view+json" in text or "model_id" in text  # the badge
         assert "backend: cpu" in text or "backend: gpu" in text
+    if notebook.name == "training_dashboard.ipynb":
+        [curves] = widget_plots(nb)
+        assert {t["name"] for t in curves["data"]} == {f"nb-run ({run_id[:6]})"} and len(curves["data"]) == 3
+        assert all(n_points(t["x"]) == 3 for t in curves["data"])
+        assert run_id in json.dumps(nb.metadata["widgets"])  # the runs table names the run
     if notebook.name == "03_label.ipynb":
         assert "40 of 400 labeled by me" in text and "held-out accuracy after 40 labels" in text
         assert "label snapshot: mnist@sha256:" in text
