@@ -42,6 +42,7 @@ def test_lab_runs_the_explore_notebook(browser_page, project_copy, jupyter_env, 
         page.locator(".js-plotly-plot").nth(1).scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "lab-02_explore-chart.png"), full_page=False)
         assert (workspace / "datasets" / "gpu-benchmarks" / "manifest.json").exists()
+        page.goto("about:blank")  # leave before the server stops, or the page logs its lost websocket
 
 
 def test_voila_dashboard_renders_the_explore_notebook(browser_page, project_copy, jupyter_env, workspace, port, artifacts):
@@ -61,28 +62,54 @@ def test_voila_dashboard_renders_the_explore_notebook(browser_page, project_copy
         assert page.locator(".js-plotly-plot").count() == 4
         assert badge.get_attribute("data-device") in ("cpu", "gpu")
         assert page.locator(".cm-editor, .CodeMirror").count() == 0  # outputs only, no code
+        assert page.locator("text=no data yet").count() == 0 and page.locator("text=model not found").count() == 0
+        page.goto("about:blank")  # leave before the server stops, or the page logs its lost websocket
 
 
-def test_training_dashboard_shows_a_runs_curve(browser_page, project_copy, jupyter_env, workspace, port, artifacts, monkeypatch):
-    from mlaas_kernel import data
-    from mlaas_kernel.train import train_dataset
+def _log_run(client, exp_id, name, *, epochs, finished=True, start=None):
+    import time
 
-    monkeypatch.setenv("MLAAS_WORKSPACE", str(workspace))
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    run_id = client.create_run(exp_id, run_name=name, start_time=start or now).info.run_id
+    metrics = [Metric(k, 1.0 / e, now, e) for k in ("loss", "val_loss", "val_accuracy") for e in range(1, epochs + 1)]
+    client.log_batch(run_id, metrics=metrics or [Metric("accuracy", 0.9, now, 0)])
+    if finished:
+        client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def test_training_dashboard_follows_the_store_live(browser_page, project_copy, jupyter_env, workspace, port, artifacts, monkeypatch):
+    """Runs appear, grow and finish in the page without Refresh; the newest run with curves is shown."""
+    from mlflow.entities import Metric
+
+    from mlaas_kernel import track
+
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    data.ingest("mnist", progress=False)
-    result = train_dataset("mnist", epochs=2, device="cpu")
+    client, exp_id = track.setup()
+    _log_run(client, exp_id, "older-cnn", epochs=2)
+    tabular = _log_run(client, exp_id, "gpu-forest", epochs=0)  # newer, but nothing to plot
     page = browser_page
     env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
     env.pop("MLFLOW_TRACKING_URI", None)
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "training", "--port", str(port), "--no-browser"]
     with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila.log"):
+        fresh = _log_run(client, exp_id, "mnist-cnn", epochs=2)  # after the preheated kernel started
         page.goto(base + "/")
-        page.locator(".jp-RenderedPlotly").first.wait_for(timeout=120_000)
-        # the run's curves are drawn: one legend entry per metric of the selected run
-        expect(page.locator(".jp-RenderedPlotly .legendtext").first).to_contain_text(f"mnist-cnn ({result.run_id[:6]})", timeout=60_000)
-        expect(page.locator(".mlaas-runs")).to_contain_text("FINISHED")
-        assert page.locator(".jp-RenderedPlotly .scatterlayer .trace").count() == 3
-        assert page.locator(".jp-RenderedPlotly .scatterlayer .trace .point").count() == 6  # 3 metrics x 2 epochs
-        assert result.run_id[:6] in page.locator("select").first.inner_text()
+        table = page.locator(".mlaas-runs")
+        expect(table).to_contain_text(fresh, timeout=120_000)  # the list is current, with full run ids
+        expect(page.locator(".jp-RenderedPlotly .legendtext")).to_have_text([f"mnist-cnn ({fresh[:6]})"])  # one entry per run
+        expect(page.locator(".jp-RenderedPlotly .scatterlayer .trace .point")).to_have_count(6)  # 3 charts x 2 epochs
+        assert tabular not in table.inner_text()
+        live = _log_run(client, exp_id, "live-cnn", epochs=1, finished=False)
+        expect(table).to_contain_text(live, timeout=30_000)  # appears by itself, and is shown: newest with a curve
+        expect(table).to_contain_text("RUNNING")
+        expect(page.locator(".jp-RenderedPlotly .scatterlayer .trace .point")).to_have_count(3)
+        client.log_batch(live, metrics=[Metric(k, 0.4, 0, 2) for k in ("loss", "val_loss", "val_accuracy")])
+        expect(page.locator(".jp-RenderedPlotly .scatterlayer .trace .point")).to_have_count(6, timeout=30_000)  # it grows
+        client.set_terminated(live, "FINISHED")
+        expect(table).to_contain_text("FINISHED", timeout=30_000)
         page.screenshot(path=str(artifacts / "training-dashboard.png"), full_page=True)
+        page.goto("about:blank")  # leave before the server stops, or the page logs its lost websocket
