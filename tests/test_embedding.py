@@ -97,3 +97,22 @@ def test_deskew_stands_a_slanted_stroke_upright():
     assert abs(cols.mean() - 13.5) < 1.5  # and centred
     with pytest.raises(ValueError, match=r"single-channel images \(N, H, W\), got shape \(2, 4\)"):
         deskew(np.zeros((2, 4)))
+
+
+def test_a_learner_for_a_dataset_starts_its_embedding_and_works_before_it(workspace):
+    ds = data.ingest("mnist", progress=False)
+    learner = active.for_dataset(ds, items=range(200, 500), retrain_every=5)
+    os.kill(learner.embedding.pid, signal.SIGSTOP)  # held while the test runs, even where a GPU makes UMAP quick
+    try:
+        assert learner.embedding.state == "computing" and learner.status == "embedding not ready yet: random order"
+        assert learner.features.shape == (300, 50) and set(learner.next_items(5)) <= set(range(200, 500))
+        truth = ds.labels().astype(str)
+        for item in learner.next_items(5):
+            learner.teach(item, truth[item])
+        learner.wait(60)
+        assert learner.status.startswith("embedding not ready yet: margin on PCA features")
+    finally:
+        learner.embedding.close()
+        os.kill(learner.embedding.pid, signal.SIGCONT)
+        learner.close()
+    assert learner.embedding.wait(30) is False and learner.embedding.error == "stopped"
