@@ -191,3 +191,16 @@ def test_empty_charts_say_no_data_yet(store):
     d = RunsDashboard(experiment=exp, workspace_dir=ws, follow=False)  # no runs yet
     assert _no_data(_layout(d.plot)) == ["x domain", "x2 domain", "x3 domain"] and "No runs yet" in d.summary.value
     d.close()
+
+
+def test_mlaas_dashboard_uses_the_offline_template_and_lets_options_replace_defaults():
+    from mlaas_kernel.cli.lab import JUPYTER_DIR, dashboard_command, dashboard_env
+
+    cold = dashboard_command(__import__("pathlib").Path("nb.ipynb"), 9999, open_browser=False, extra=["--preheat_kernel=False"])
+    assert [a for a in cold if "preheat_kernel" in a] == ["--preheat_kernel=False"]  # Voilà refuses the option twice
+    assert "--template=mlaas" in cold and "--pool_size=1" in cold
+    env = dashboard_env({"JUPYTER_PATH": "/elsewhere"})
+    assert env["JUPYTER_PATH"].split(__import__("os").pathsep) == [str(JUPYTER_DIR), "/elsewhere"]
+    template = (JUPYTER_DIR / "voila" / "templates" / "mlaas" / "index.html.j2").read_text()
+    assert "extends 'lab/index.html.j2'" in template and "cdn.jsdelivr.net" in template  # the links it removes
+    assert json.loads((JUPYTER_DIR / "voila" / "templates" / "mlaas" / "conf.json").read_text()) == {"base_template": "lab"}
