@@ -63,6 +63,9 @@ def test_voila_dashboard_renders_the_explore_notebook(browser_page, project_copy
         assert badge.get_attribute("data-device") in ("cpu", "gpu")
         assert page.locator(".cm-editor, .CodeMirror").count() == 0  # outputs only, no code
         assert page.locator("text=no data yet").count() == 0 and page.locator("text=model not found").count() == 0
+        page.set_viewport_size({"width": 700, "height": 1000})  # wide tables scroll sideways instead of being cut off
+        scrolled = page.evaluate("() => [...document.querySelectorAll('table.dataframe')].map(t => { t.parentElement.scrollLeft = 50; return t.parentElement.scrollLeft; })")
+        assert len(scrolled) == 4 and all(x > 0 for x in scrolled), scrolled
         page.goto("about:blank")  # leave before the server stops, or the page logs its lost websocket
 
 
