@@ -157,8 +157,15 @@ def _save_npy(path: Path, array) -> Path:
     return atomic_write(path, write)
 
 
+_SHARED: dict[Path, "BackgroundEmbedding"] = {}  # one child per cache file in this process
+_SHARED_LOCK = threading.Lock()
+
+
 class BackgroundEmbedding:
     """One embedding of one input, read from its cache or computed in a child process.
+
+    :meth:`for_dataset` and :meth:`for_array` hand out one shared instance per cache file in a
+    process (while it is computing or ready), so two learners on one dataset start one child.
 
     ``state`` is ``"idle"`` (not started), ``"computing"``, ``"ready"`` or ``"failed"`` (then
     ``error`` says why). Nothing here blocks but :meth:`wait`. Callbacks in ``on_ready`` run
@@ -210,7 +217,7 @@ class BackgroundEmbedding:
         if params is None:
             params = UMAPParams.for_images(dataset.manifest.get("image_shape") or dataset.images().shape)
         digest = (dataset.manifest.get("outputs") or {}).get("images.npy") or file_digest(source)
-        return cls(source, content=f"images:{digest}", cache_dir=dataset.path, params=params)
+        return cls._shared(cls(source, content=f"images:{digest}", cache_dir=dataset.path, params=params))
 
     @classmethod
     def for_array(cls, x, *, cache_dir: str | os.PathLike, params: UMAPParams | None = None) -> "BackgroundEmbedding":
@@ -219,11 +226,20 @@ class BackgroundEmbedding:
 
         x = np.asarray(x)
         digest = array_digest(x)
-        emb = cls(Path(cache_dir) / f".embedding-input-{digest[:16]}.npy", content=f"array:{digest}", cache_dir=cache_dir,
-                  params=params, remove_source=True)
-        if not emb.path.is_file():
+        emb = cls._shared(cls(Path(cache_dir) / f".embedding-input-{digest[:16]}.npy", content=f"array:{digest}", cache_dir=cache_dir,
+                              params=params, remove_source=True))
+        if emb.state == "idle" and not emb.path.is_file():
             _save_npy(emb.source, x)
         return emb
+
+    @staticmethod
+    def _shared(new: "BackgroundEmbedding") -> "BackgroundEmbedding":
+        with _SHARED_LOCK:
+            old = _SHARED.get(new.path)
+            if old is not None and old.state in ("idle", "computing", "ready") and not old._closed:
+                return old
+            _SHARED[new.path] = new
+            return new
 
     # ------------------------------------------------------------ state
     @property

@@ -44,8 +44,9 @@ def test_a_computing_embedding_never_blocks_the_queue_and_is_cached(tmp_path):
     assert learner.reason(learner.next_items(1)[0]).startswith("typical point of cluster ")
     learner.close()
 
-    # the same data and parameters: read back, no child process
-    again = BackgroundEmbedding.for_array(x, cache_dir=tmp_path, params=SMALL).start()
+    # the same data and parameters: this process shares the instance; another (a new kernel) reads the file back
+    assert BackgroundEmbedding.for_array(x, cache_dir=tmp_path, params=SMALL) is emb
+    again = BackgroundEmbedding(emb.source, content=emb.content, cache_dir=tmp_path, params=SMALL).start()
     assert again.ready and again.pid is None and np.array_equal(again.value, emb.value)
     # other parameters, or changed data: another key, computed anew
     other = BackgroundEmbedding.for_array(x, cache_dir=tmp_path, params=UMAPParams(n_components=2, n_neighbors=10, pca_components=8))
@@ -116,3 +117,12 @@ def test_a_learner_for_a_dataset_starts_its_embedding_and_works_before_it(worksp
         os.kill(learner.embedding.pid, signal.SIGCONT)
         learner.close()
     assert learner.embedding.wait(30) is False and learner.embedding.error == "stopped"
+
+
+def test_two_learners_on_one_dataset_share_one_embedding(workspace):
+    ds = data.ingest("mnist", progress=False)
+    first = BackgroundEmbedding.for_dataset(ds)
+    assert BackgroundEmbedding.for_dataset(ds) is first  # not started yet: still one
+    assert BackgroundEmbedding.for_dataset(ds, params=UMAPParams(n_components=4)) is not first
+    first.close()  # a closed one is not handed out again
+    assert BackgroundEmbedding.for_dataset(ds) is not first
