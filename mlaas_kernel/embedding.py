@@ -335,6 +335,8 @@ class BackgroundEmbedding:
         if self._remove_source:
             self.source.unlink(missing_ok=True)
         if proc.returncode == 0 and self._load_cached():
+            for fb in self.info.get("fallbacks", []):  # the child's CPU fallbacks, visible where the user looks
+                compute.LOG.record(f"{fb['operation']} (embedding process)", fb["reason"])
             self._finish()
         elif self._closed:
             self._fail("stopped")
@@ -378,7 +380,8 @@ def _main(argv=None) -> int:
     value, backend = _embed(np.load(args.source, mmap_mode="r"), params)
     seconds = time.perf_counter() - started
     out = Path(args.output)
-    info = {"params": asdict(params), "backend": backend, "seconds": round(seconds, 2), "rows": int(len(value)), "format": FORMAT}
+    info = {"params": asdict(params), "backend": backend, "seconds": round(seconds, 2), "rows": int(len(value)), "format": FORMAT,
+            "fallbacks": [{"operation": f.operation, "reason": f.reason} for f in compute.fallbacks()]}
     atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(info, indent=1)))
     _save_npy(out, value)  # last: its presence means "ready"
     return 0

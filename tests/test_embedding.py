@@ -19,7 +19,7 @@ def _blobs(seed=0, per=60):
     return x, np.repeat(np.arange(4), per).astype(str)
 
 
-def test_a_computing_embedding_never_blocks_the_queue_and_is_cached(tmp_path):
+def test_a_computing_embedding_never_blocks_the_queue_and_is_cached(tmp_path, compute_state):
     x, y = _blobs()
     emb = BackgroundEmbedding.for_array(x, cache_dir=tmp_path, params=SMALL).start()
     assert emb.state == "computing" and emb.pid is not None
@@ -39,6 +39,8 @@ def test_a_computing_embedding_never_blocks_the_queue_and_is_cached(tmp_path):
     assert emb.wait(300), emb.error
     learner.wait(60)
     assert emb.rows([0, 1]).shape == (2, 3) and emb.path.is_file() and emb.info["backend"]
+    if not compute_state.detect().is_gpu:  # the child's fallbacks are recorded here, where the user looks
+        assert {"PCA (embedding process)", "UMAP (embedding process)"} <= {f.operation for f in compute_state.fallbacks()}
     assert emb.path.parent == tmp_path and emb.path.name.startswith("embedding-umap-") and not list(tmp_path.glob(".embedding-input-*"))
     assert learner.status.startswith("UMAP embedding ready: typical points of 8 clusters")
     assert learner.reason(learner.next_items(1)[0]).startswith("typical point of cluster ")
