@@ -26,7 +26,7 @@ Models scored on the held-out digits:
   rest of the pool. Inductive: it never sees the held-out digits, and predicts new images.
 - ``svm``: the reference SVM, trained on the labels only.
 
-    MLAAS_OFFLINE=1 MLAAS_WORKSPACE=$(mktemp -d) python bench/label_active.py   # about 30 min on 2 busy cores
+    MLAAS_OFFLINE=1 MLAAS_WORKSPACE=$(mktemp -d) python bench/label_active.py   # 16 min on 2 busy cores, 66 s of it the embedding
     python bench/label_active.py --seeds 1 --budgets 50,100 --no-reference       # a quick look
     python bench/label_active.py --gil-only                                      # what a thread would cost the UI
 """
