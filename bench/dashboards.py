@@ -28,7 +28,6 @@ import re
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,13 +38,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from _servers import serving  # noqa: E402  (the tests' way to run a server and stop it by its PID)
+
 DASHBOARDS = {
     "explore": "notebooks/02_explore.ipynb",
     "training": "training",
     "label": "label",
 }
-# notebooks whose last cell waits for the page request when preheated (RunsDashboard.refresh_when_shown)
-WAITS_FOR_REQUEST = {"training"}
 # JavaScript that is true once the page shows something useful: a plotly chart whose traces hold
 # points, the runs table with a row, or an item to label.
 USEFUL_PAINT = """() => {
@@ -133,54 +132,29 @@ def get_json(url: str):
         return None
 
 
-def wait_preheated(base: str, log: Path, *, waits_for_request: bool, timeout: float = 300.0) -> None:
-    """Until the pool's kernel has run the notebook: idle, and nothing sent for 2 s. A notebook
-    whose last cell waits for the page request stays busy: then nothing sent for 3 s will do."""
+def wait_preheated(base: str, log: Path, timeout: float = 300.0) -> None:
+    """Until the pool's kernel has run the notebook: idle, and nothing sent for 2 s."""
     ids = wait_until(lambda: kernel_ids(log), timeout, "a preheated kernel")
     last, since = None, time.monotonic()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = get_json(f"{base}/api/kernels/{ids[0]}") or {}
-        activity = info.get("last_activity")
-        if activity != last:
-            last, since = activity, time.monotonic()
-        elif activity is not None:
-            quiet = time.monotonic() - since
-            if (info.get("execution_state") == "idle" and quiet >= 2.0) or (waits_for_request and quiet >= 3.0):
-                return
+        if info.get("last_activity") != last:
+            last, since = info.get("last_activity"), time.monotonic()
+        elif info.get("execution_state") == "idle" and time.monotonic() - since >= 2.0:
+            return
         time.sleep(0.25)
     raise TimeoutError("the preheated kernel did not settle")
 
 
-def serve(name: str, port: int, env: dict, cwd: Path, log: Path, *, preheat: bool) -> subprocess.Popen:
+def dashboard_cmd(name: str, port: int, *, preheat: bool) -> list[str]:
     cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", DASHBOARDS[name], "--port", str(port), "--no-browser"]
-    if not preheat:
-        cmd += ["--", "--preheat_kernel=False"]
-    out = open(log, "ab")
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(lambda: proc.poll() is not None or _answers(port), 120, "Voilà")
-    if proc.poll() is not None:
-        raise RuntimeError(f"Voilà exited with {proc.returncode}: see {log}")
-    return proc
+    return cmd + ([] if preheat else ["--", "--preheat_kernel=False"])
 
 
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/voila/static/voila.js", timeout=5) as r:
-            return r.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def stop(proc: subprocess.Popen, log: Path) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-    for pid in kernel_pids(kernel_ids(log)):  # kernels live in their own process groups
+def stop_kernels(log: Path) -> None:
+    """Voilà's kernels live in their own process groups: stopping Voilà leaves them running."""
+    for pid in kernel_pids(kernel_ids(log)):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -233,13 +207,15 @@ def main(argv=None) -> int:
                     for i in range(args.repeat):
                         port = free_port()
                         log = root / f"voila-{name}-{mode}-{i}.log"
-                        proc = serve(name, port, env, REPO, log, preheat=mode == "preheated")
+                        base = f"http://127.0.0.1:{port}"
                         try:
-                            if mode == "preheated":
-                                wait_preheated(f"http://127.0.0.1:{port}", log, waits_for_request=name in WAITS_FOR_REQUEST)
-                            seconds, errs = first_paint(pw, f"http://127.0.0.1:{port}/", root / f"chromium-{name}-{mode}-{i}")
+                            with serving(dashboard_cmd(name, port, preheat=mode == "preheated"), base + "/voila/static/voila.js",
+                                         env=env, cwd=REPO, log=log):
+                                if mode == "preheated":
+                                    wait_preheated(base, log)
+                                seconds, errs = first_paint(pw, base + "/", root / f"chromium-{name}-{mode}-{i}")
                         finally:
-                            stop(proc, log)
+                            stop_kernels(log)
                         times.append(seconds)
                         errors += errs
                     shown = f"{statistics.median(times):.2f}" + (f" ({min(times):.2f}-{max(times):.2f})" if len(times) > 1 else "")

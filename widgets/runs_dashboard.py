@@ -82,20 +82,13 @@ class RunsDashboard(W.VBox):
         """Wait until the first read of the store is drawn; True when it was."""
         return self.feed.ready.wait(timeout) and self._drawn is not None
 
-    def refresh_when_shown(self, timeout: float = 60.0) -> None:
-        """Make what the page shows current for whoever opens it.
-
-        In a preheated Voilà kernel (it ran the notebook before anyone asked for the page) this
-        waits for the page request, then reads the store. In a cold Voilà kernel it returns at
-        once (the page appears and the feed fills it). Elsewhere (JupyterLab, papermill) it waits
-        for the first read, so the cell's output is complete.
-        """
-        if os.environ.get("VOILA_PREHEAT") == "True":
-            from voila.utils import wait_for_request
-
-            wait_for_request()
-            self.refresh()
-        elif not os.environ.get("VOILA_KERNEL_ID"):
+    def wait_first_read(self, timeout: float = 60.0) -> None:
+        """Wait for the first read of the store, so that the cell's output is complete
+        (JupyterLab, papermill). In a Voilà kernel it returns at once: the page is sent without
+        waiting and the feed fills the widget as soon as it has read. A preheated Voilà kernel
+        (it ran the notebook before anyone asked for the page) keeps following the store, so the
+        page shows what the store holds when it is opened, and follows it from then on."""
+        if not os.environ.get("VOILA_KERNEL_ID"):
             self.wait_ready(timeout)
 
     def close(self) -> None:
