@@ -284,8 +284,10 @@ class BackgroundEmbedding:
             self._finish()
             return self
         cmd = [sys.executable, "-m", "mlaas_kernel.embedding", str(self.source), str(self.path), "--params", json.dumps(asdict(self.params))]
+        env = dict(os.environ)  # the child imports this very package, installed or not
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p)
         try:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         except OSError as exc:
             self._fail(f"could not start the embedding process: {exc}")
             return self
