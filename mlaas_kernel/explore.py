@@ -165,7 +165,11 @@ def sample_grid_figure(images, labels=None, *, n: int = 20, cols: int = 10, rand
 EMBED_METHODS = ("tsne", "umap", "pca")
 
 
-def embed(images, labels=None, *, method: str = "tsne", n: int = 2000, pca_components: int = 50, random_state: int = 0):
+EMBED_FORMAT = 1  # bump when embed() computes something else: cached maps are then ignored
+
+
+def embed(images, labels=None, *, method: str = "tsne", n: int = 2000, pca_components: int = 50, random_state: int = 0,
+          cache_dir=None):
     """A 2-D embedding of (a sample of) images: PCA, then t-SNE or UMAP.
 
     Parameters
@@ -176,7 +180,12 @@ def embed(images, labels=None, *, method: str = "tsne", n: int = 2000, pca_compo
         ``"tsne"``, ``"umap"`` or ``"pca"`` (PCA only). cuML's versions run on a GPU.
     n:
         How many items to sample (t-SNE is quadratic in it on the CPU).
-    Returns a dataframe with columns ``item``, ``x``, ``y`` and ``label``.
+    cache_dir:
+        A folder (a dataset's) where the 2-D map is kept, keyed by the sampled images' content
+        and the parameters: t-SNE of 500 digits takes ~10 s on two busy cores, reading it back
+        milliseconds. ``None`` computes every time.
+    Returns a dataframe with columns ``item``, ``x``, ``y`` and ``label``; ``attrs["cached"]``
+    says whether the map was read from ``cache_dir``.
     """
     import numpy as np
 
@@ -187,20 +196,51 @@ def embed(images, labels=None, *, method: str = "tsne", n: int = 2000, pca_compo
     rng = np.random.default_rng(random_state)
     idx = np.sort(rng.choice(len(images), size=min(n, len(images)), replace=False))
     x = np.asarray(images[idx], dtype=np.float32).reshape(len(idx), -1) / 255.0
-    k = min(pca_components if method != "pca" else 2, x.shape[1], len(idx) - 1)
+    cache = _embedding_cache(cache_dir, x, method, pca_components, random_state)
+    xy = np.load(cache) if cache is not None and cache.exists() else None
+    cached = xy is not None
+    if xy is None:
+        xy = _embed_2d(x, method, pca_components, random_state)
+        if cache is not None:
+            from ._atomic import atomic_write
+
+            def write(tmp):
+                with open(tmp, "wb") as f:  # np.save(path) would add ".npy" to the temporary name
+                    np.save(f, xy)
+
+            atomic_write(cache, write)
+    pd = compute.dataframe()
+    out = pd.DataFrame({"item": idx, "x": xy[:, 0], "y": xy[:, 1]})
+    if labels is not None:
+        out["label"] = np.asarray(labels)[idx].astype(str)
+    out.attrs["cached"] = cached
+    return out
+
+
+def _embedding_cache(cache_dir, x, method: str, pca_components: int, random_state: int):
+    if cache_dir is None:
+        return None
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256(x.tobytes())
+    digest.update(repr((x.shape, method, pca_components, random_state, EMBED_FORMAT)).encode())
+    return Path(cache_dir) / f"embedding-2d-{method}-{digest.hexdigest()[:16]}.npy"
+
+
+def _embed_2d(x, method: str, pca_components: int, random_state: int):
+    import numpy as np
+
+    k = min(pca_components if method != "pca" else 2, x.shape[1], len(x) - 1)
     reduced = compute.estimator("PCA", n_components=k, random_state=random_state).fit_transform(x)
     if method == "tsne":
-        perplexity = float(min(30, max(5, (len(idx) - 1) // 3)))
+        perplexity = float(min(30, max(5, (len(x) - 1) // 3)))
         xy = compute.estimator("TSNE", n_components=2, perplexity=perplexity, init="pca", random_state=random_state).fit_transform(reduced)
     elif method == "umap":
         xy = compute.estimator("UMAP", n_components=2, random_state=random_state).fit_transform(reduced)
     else:
         xy = reduced[:, :2]
-    pd = compute.dataframe()
-    out = pd.DataFrame({"item": idx, "x": np.asarray(xy)[:, 0], "y": np.asarray(xy)[:, 1]})
-    if labels is not None:
-        out["label"] = np.asarray(labels)[idx].astype(str)
-    return out
+    return np.asarray(xy, dtype=np.float64)
 
 
 def embedding_figure(points, *, title: str | None = None):

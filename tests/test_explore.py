@@ -84,3 +84,19 @@ def test_dataframe_work_goes_through_the_compute_layer(gpus, compute_state, monk
     monkeypatch.setenv("MLAAS_STRICT_GPU", "1")  # strict: no silent CPU run
     with pytest.raises(compute.StrictGPUError, match="explore.group_summary"):
         explore.group_summary(gpus, "brand", "G3Dmark")
+
+
+def test_embedding_is_cached_in_the_dataset_folder(tmp_path, compute_state):
+    compute = compute_state
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (60, 8, 8), dtype=np.uint8)
+    labels = np.arange(60) % 3
+    first = explore.embed(images, labels, method="tsne", n=40, cache_dir=tmp_path)
+    assert first.attrs["cached"] is False and len(list(tmp_path.glob("embedding-2d-tsne-*.npy"))) == 1
+    fits = {f.operation: f.count for f in compute.fallbacks() if f.operation in ("PCA", "TSNE")}
+    again = explore.embed(images, labels, method="tsne", n=40, cache_dir=tmp_path)
+    assert again.attrs["cached"] is True and again.equals(first)
+    assert {f.operation: f.count for f in compute.fallbacks() if f.operation in ("PCA", "TSNE")} == fits  # nothing fitted again
+    other = explore.embed(images, labels, method="tsne", n=40, random_state=1, cache_dir=tmp_path)
+    assert other.attrs["cached"] is False and len(list(tmp_path.glob("embedding-2d-tsne-*.npy"))) == 2
+    assert explore.embed(images, labels, method="pca", n=40).attrs["cached"] is False  # no cache_dir: computed
