@@ -14,11 +14,11 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["active", "compute", "data", "explore", "labels", "track", "train", "__version__"]
+__all__ = ["active", "compute", "data", "embedding", "explore", "labels", "track", "train", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("active", "compute", "data", "explore", "labels", "track", "train"):
+    if name in ("active", "compute", "data", "embedding", "explore", "labels", "track", "train"):
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module

@@ -287,7 +287,9 @@ class BackgroundEmbedding:
         env = dict(os.environ)  # the child imports this very package, installed or not
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH")) if p)
         try:
-            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            # The child's stdin is a pipe we never write to: when this process ends, however it
+            # ends (SIGKILL included), the child reads end-of-file and stops (see _exit_with_parent).
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         except OSError as exc:
             self._fail(f"could not start the embedding process: {exc}")
             return self
@@ -333,7 +335,8 @@ class BackgroundEmbedding:
     def _watch(self) -> None:
         proc = self._proc
         assert proc is not None
-        _out, err = proc.communicate()
+        err = proc.stderr.read()  # not communicate(): that would close the child's stdin, its lifeline
+        proc.wait()
         if self._remove_source:
             self.source.unlink(missing_ok=True)
         if proc.returncode == 0 and self._load_cached():
@@ -364,6 +367,21 @@ class BackgroundEmbedding:
         return f"<BackgroundEmbedding {self.path.name}: {self._state}>"
 
 
+def _exit_with_parent() -> None:
+    """Stop this child when the process that started it is gone (its end of our stdin closes),
+    so a killed or finished kernel leaves no UMAP running at full CPU."""
+
+    def watch() -> None:
+        try:
+            while sys.stdin.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        os._exit(3)
+
+    threading.Thread(target=watch, name="mlaas-embedding-parent", daemon=True).start()
+
+
 def _main(argv=None) -> int:
     """The child process: embed SOURCE.npy into OUTPUT.npy (and OUTPUT.json), at low priority."""
     import numpy as np
@@ -373,6 +391,7 @@ def _main(argv=None) -> int:
     parser.add_argument("output")
     parser.add_argument("--params", default="{}", help="UMAPParams as JSON")
     args = parser.parse_args(argv)
+    _exit_with_parent()
     try:
         os.nice(10)  # the kernel serving the UI keeps the CPU when both want it
     except (AttributeError, OSError):

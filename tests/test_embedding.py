@@ -128,3 +128,39 @@ def test_two_learners_on_one_dataset_share_one_embedding(workspace):
     assert BackgroundEmbedding.for_dataset(ds, params=UMAPParams(n_components=4)) is not first
     first.close()  # a closed one is not handed out again
     assert BackgroundEmbedding.for_dataset(ds) is not first
+
+
+def test_the_embedding_process_ends_with_the_process_that_started_it(tmp_path):
+    """A kernel killed with SIGKILL leaves no UMAP child running at full CPU."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time, numpy as np\n"
+        "from mlaas_kernel.embedding import BackgroundEmbedding\n"
+        f"x = np.random.default_rng(0).integers(0, 255, size=(3000, 28, 28), dtype=np.uint8)\n"
+        f"bg = BackgroundEmbedding.for_array(x, cache_dir={str(tmp_path / 'cache')!r}).start()\n"
+        "print(bg.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # running
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state in ("Z", "X"):  # exited; whoever adopted it has not reaped it yet
+            break
+        time.sleep(0.1)  # polling a process table, not a UI
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the embedding child outlived its parent by 30 s")
