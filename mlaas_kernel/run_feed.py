@@ -47,6 +47,18 @@ class RunSnapshot:
         return self.status == "RUNNING"
 
 
+def _without_password(uri: str) -> str:
+    """``uri`` with any password in it replaced by ``***`` (a PostgreSQL or HTTP store's URI may hold one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class RunFeed:
     """The runs of ``experiment`` in the tracking store at ``tracking_uri``, newest first.
 
@@ -77,6 +89,7 @@ class RunFeed:
 
         self.experiment, self.workspace_dir = experiment, workspace_dir
         self.tracking_uri = track.tracking_uri(workspace_dir)
+        self.store_name = _without_password(self.tracking_uri)  # what widgets may show
         self.poll_seconds, self.metrics, self.max_results = float(poll_seconds), tuple(metrics), max_results
         self.runs: list[RunSnapshot] = []
         self.error = ""
@@ -154,7 +167,8 @@ class RunFeed:
                 self.error = ""
             except Exception as exc:  # a locked or unreachable store: shown in the dashboards, retried next tick
                 changed, recovered = True, False
-                self.error = f"reading runs from {self.tracking_uri} failed: {type(exc).__name__}: {str(exc)[:300]}"
+                detail = str(exc).replace(self.tracking_uri.split("@")[0], self.store_name.split("@")[0])  # MLflow's messages quote the URI
+                self.error = f"reading runs from {self.store_name} failed: {type(exc).__name__}: {detail[:300]}"
             self.polls += 1
             if changed or recovered or not self.ready.is_set():
                 self._notify()

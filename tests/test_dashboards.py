@@ -151,10 +151,11 @@ def test_one_feed_per_store_stopped_with_the_last_dashboard(store):
 def test_store_errors_are_shown_in_the_widget(store, monkeypatch):
     from conftest import free_port
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://ana:s3cret@127.0.0.1:{free_port()}")  # nothing listens there
     d = RunsDashboard(experiment="unreachable", poll_seconds=0.2)
     assert d.wait_ready(60) is True
-    assert "reading runs from http://127.0.0.1:" in d.status.value and "failed" in d.status.value
+    assert "reading runs from http://ana:***@127.0.0.1:" in d.status.value and "failed" in d.status.value
+    assert "s3cret" not in d.status.value  # the store's password stays out of the page
     assert "mlaas-runs-error" in d.status.value and d.feed.error
     d.close()
 

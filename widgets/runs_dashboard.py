@@ -40,6 +40,18 @@ class RunsDashboard(W.VBox):
 
     :meth:`refresh` and :meth:`select` are the public triggers; :meth:`close` leaves the feed
     (its thread stops when the last dashboard of that store closes).
+
+    Parameters
+    ----------
+    experiment:
+        The MLflow experiment shown.
+    poll_seconds:
+        How often the store is read (the shared feed reads as often as its most eager dashboard).
+    follow:
+        ``False`` reads once and then only on :meth:`refresh`.
+    workspace_dir, feed:
+        Which store (the workspace's, unless ``$MLFLOW_TRACKING_URI`` says otherwise), or a feed
+        to use instead of the store's shared one.
     """
 
     def __init__(self, *, experiment: str = "mlaas", poll_seconds: float = 2.0, follow: bool = True,
@@ -48,7 +60,7 @@ class RunsDashboard(W.VBox):
         self.feed = feed or RunFeed.shared(experiment, workspace_dir=workspace_dir, poll_seconds=poll_seconds)
         self.picker = W.SelectMultiple(options=[], rows=8, description="runs", layout=W.Layout(width="70%"))
         self.refresh_button = W.Button(description="Refresh", icon="refresh")
-        self.status = W.HTML(f"reading runs from <code>{html.escape(self.feed.tracking_uri)}</code>…")
+        self.status = W.HTML(f"reading runs from <code>{html.escape(self.feed.store_name)}</code>…")
         self.summary = W.HTML()
         self.plot = PlotOutput()
         self.figure = None
