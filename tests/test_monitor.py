@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import nbformat
 import pytest
 
@@ -48,8 +50,11 @@ class Kernel:
     def finish(self, msg_id: str, timeout: float) -> str:
         """The stream output of ``msg_id`` until the kernel is idle again (fails after ``timeout`` s)."""
         out: list[str] = []
+        deadline = time.monotonic() + timeout  # other cells' widget updates keep coming: one deadline for all
         while True:
-            msg = self.kc.get_iopub_msg(timeout=timeout)
+            left = deadline - time.monotonic()
+            assert left > 0, f"the cell was still running after {timeout} s: {''.join(out)}"
+            msg = self.kc.get_iopub_msg(timeout=left)
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             if msg["msg_type"] == "stream":

@@ -42,7 +42,7 @@ def test_prepare_makes_the_store_in_the_background_and_setup_waits_for_it(local_
 def test_a_first_run_logs_no_info_lines(local_store, tmp_path, jupyter_env):
     code = ("import numpy as np, logging; from mlaas_kernel.track import Tracker; from mlaas_kernel.train import ImageClassifier;"
             "x = np.random.default_rng(0).integers(0, 255, (32, 28, 28), dtype=np.uint8);"
-            "ImageClassifier(epochs=1, min_steps=1, device='cpu', callbacks=[Tracker(tensorboard=False)]).fit(x, np.arange(32) % 2);"
+            "ImageClassifier(epochs=1, device='cpu', callbacks=[Tracker(tensorboard=False)]).fit(x, np.arange(32) % 2);"
             "logging.getLogger('mlflow.store').warning('a warning still shows')")
     env = {**jupyter_env, "MLAAS_WORKSPACE": str(local_store)}
     env.pop("MLFLOW_TRACKING_URI", None)
