@@ -100,7 +100,7 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
         return _fail(f"port {args.port} on 127.0.0.1 is in use; pick another with --port")
     logdir = workspace() / "tensorboard"
     cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(args.port)]
-    print(f"TensorBoard on http://127.0.0.1:{args.port}/ for {logdir}", flush=True)
+    print(f"TensorBoard on http://127.0.0.1:{args.port}/ for {logdir} (one folder per run: DATASET/RUN NAME-RUN ID)", flush=True)
     os.execv(cmd[0], cmd)
     return 0  # pragma: no cover
 

@@ -93,7 +93,7 @@ def train_dataset(
             print(note, flush=True)
     labels = labels if labels is not None else plan.get("labels")
     random_state = _first(random_state, plan.get("random_state"), 0)
-    items = _training_items(ds, labels, random_state, workspace_dir)
+    items = _training_items(ds, labels, random_state, workspace_dir, warn=rank == 0)
     notes += items.notes
     tracker = None
     all_callbacks = list(callbacks)
@@ -134,7 +134,7 @@ class _Items:
         return (self.images[self.val], self.y_val) if len(self.val) else None
 
 
-def _training_items(ds, labels: str | None, random_state: int, workspace_dir) -> _Items:
+def _training_items(ds, labels: str | None, random_state: int, workspace_dir, *, warn: bool = True) -> _Items:
     """The dataset's own labels and split, or a label snapshot's items; warns when too few are left to validate on."""
     from ..labels import load_snapshot
 
@@ -157,11 +157,12 @@ def _training_items(ds, labels: str | None, random_state: int, workspace_dir) ->
     known = np.asarray([v is not None and v == v and str(v) != "" for v in y_all[val_idx].tolist()], dtype=bool)
     val_idx = val_idx[known]
     classes = len(np.unique(y_train))
+    say = _warn if warn else (lambda notes, text: notes.append(text))  # one warning, not one per DDP process
     if len(train_idx) < 10 * classes:
-        _warn(notes, f"only {len(train_idx)} training items for {classes} classes ({len(train_idx) / max(classes, 1):.1f} per class): "
+        say(notes, f"only {len(train_idx)} training items for {classes} classes ({len(train_idx) / max(classes, 1):.1f} per class): "
                      "expect a weak model; label more items")
     if len(val_idx) < MIN_VALIDATION:
-        _warn(notes, f"{len(val_idx)} labeled item(s) left for validation (fewer than {MIN_VALIDATION}): "
+        say(notes, f"{len(val_idx)} labeled item(s) left for validation (fewer than {MIN_VALIDATION}): "
                      + ("no validation metrics" if not len(val_idx) else "validation accuracy will be noise"))
     return _Items(images, train_idx, y_train, val_idx, y_all[val_idx], tags, notes)
 
