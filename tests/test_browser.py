@@ -31,6 +31,7 @@ def test_lab_runs_the_explore_notebook(browser_page, project_copy, jupyter_env, 
         page.locator(".jp-OutputArea-output:has-text('backend: cpu'), .jp-OutputArea-output:has-text('backend: gpu')").wait_for(timeout=180_000)
         badge = page.locator(".mlaas-badge")
         badge.wait_for(timeout=30_000)
+        page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)  # the charts widget renders after its cell's output
         assert page.locator(".js-plotly-plot").count() == 4
         device = badge.get_attribute("data-device")
         assert device in ("cpu", "gpu")
