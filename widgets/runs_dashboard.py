@@ -104,9 +104,12 @@ class RunsDashboard(W.VBox):
             self.wait_ready(timeout)
 
     def close(self) -> None:
+        """Leave the feed and close the dashboard's widgets."""
         if getattr(self, "_unsubscribe", None) is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        for child in (self.picker, self.refresh_button, self.status, self.summary, self.plot, *self.children):
+            child.close()
         super().close()
 
     # ------------------------------------------------------------ state
