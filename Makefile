@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/explore.py
 	$(BIN)/python bench/label_active.py
 	$(BIN)/python bench/train_mnist.py
+	$(BIN)/python bench/dashboards.py
 
 doctor: setup
 	$(BIN)/mlaas doctor

@@ -31,6 +31,7 @@ __all__ = [
     "GPUUnavailableError",
     "StrictGPUError",
     "array_module",
+    "cudf_pandas_active",
     "backends",
     "dataframe",
     "detect",
@@ -436,6 +437,11 @@ def estimator(name: str, /, **params: Any) -> FastSlowProxy:
 
 
 _cudf_pandas_installed = False
+
+
+def cudf_pandas_active() -> bool:
+    """True once :func:`dataframe` has installed cudf.pandas in this process (pandas calls then run on the GPU)."""
+    return _cudf_pandas_installed
 
 
 def dataframe() -> Any:

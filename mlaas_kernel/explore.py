@@ -30,7 +30,7 @@ __all__ = [
 
 def _on_gpu(frame) -> bool:
     """True for a cuDF frame, or any frame while cudf.pandas accelerates pandas."""
-    return type(frame).__module__.startswith("cudf") or bool(getattr(compute, "_cudf_pandas_installed", False))
+    return type(frame).__module__.startswith("cudf") or compute.cudf_pandas_active()
 
 
 def _to_pandas(frame):
