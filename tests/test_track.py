@@ -28,15 +28,23 @@ def local_store(workspace, monkeypatch):
     return workspace
 
 
-def test_prepare_makes_the_store_in_the_background_and_setup_waits_for_it(local_store):
-    proc = track.prepare()
-    assert proc is not None  # a separate process does the migrations
+def test_prepare_store_makes_it_in_another_process_and_setup_waits_for_it(local_store):
+    proc = track.prepare_store()
+    assert proc is not None  # a separate process does the migrations (what mlaas lab would start)
     client, exp_id = track.setup()  # meanwhile: waits on the lock, never opens a half-made store
     assert client.get_experiment(exp_id).name == "mlaas"
     assert proc.wait(timeout=120) == 0
     assert (local_store / "mlflow.db").exists()
     assert not list(local_store.glob(".mlflow.db.*.tmp"))  # made aside, renamed into place
-    assert track.prepare() is None  # once per workspace
+    assert track.prepare_store() is None  # once per workspace
+
+
+def test_prepare_readies_the_client_in_a_thread_that_setup_joins(local_store):
+    thread = track.prepare()
+    assert thread is not None and track.prepare() is None  # one preparation at a time
+    client, exp_id = track.setup()  # joins the thread rather than doing the work twice
+    assert not thread.is_alive() and track.setup() == (client, exp_id)
+    assert (local_store / "mlflow.db").exists() and track.prepare() is None  # ready: nothing left to do
 
 
 def test_a_first_run_logs_no_info_lines(local_store, tmp_path, jupyter_env):

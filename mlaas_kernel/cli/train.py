@@ -51,7 +51,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.no_track:
         from ..track import prepare
 
-        prepare()  # the MLflow store is made in another process while torch loads
+        prepare()  # MLflow is imported and its store made in a thread while torch loads
     options = {"epochs": args.epochs, "batch_size": args.batch_size, "labels": args.labels, "resume": args.resume,
                "random_state": args.seed, "device": args.device, "compile": args.compile, "track": not args.no_track,
                "verbose": 1}

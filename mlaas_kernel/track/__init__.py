@@ -9,10 +9,10 @@ ahead of the first run, in the background.
 
 from ._pending import TrackingError, deliver_pending
 from ._runs import log_estimator, metric_history, runs
-from ._store import prepare, setup, tracking_uri
+from ._store import prepare, prepare_store, setup, tracking_uri
 from ._mlrun import tensorboard_dir
 from ._delivery import TrackingWarning
 from ._tracker import Tracker
 
-__all__ = ["Tracker", "TrackingError", "TrackingWarning", "deliver_pending", "log_estimator", "metric_history", "prepare",
+__all__ = ["Tracker", "TrackingError", "TrackingWarning", "deliver_pending", "log_estimator", "metric_history", "prepare", "prepare_store",
            "runs", "setup", "tensorboard_dir", "tracking_uri"]

@@ -1,9 +1,11 @@
 """Where runs go: the tracking URI, a quiet MLflow client, and the workspace's store made ahead of need.
 
-Creating MLflow's SQLite store runs its schema migrations (seconds). :func:`prepare` does it once
-per workspace, in a background process, into a temporary file that is renamed into place when
-complete; :func:`setup` takes the same lock, so it waits for a preparation in flight instead of
-migrating a second time, and never opens a half-made store.
+Creating MLflow's SQLite store runs its schema migrations (seconds), and importing MLflow and
+opening the store costs a new process seconds more. :func:`prepare` does both ahead of need, in a
+background thread; :func:`prepare_store` makes the store alone in a separate process (for servers).
+A store is made once per workspace, under a lock, into a temporary file renamed into place when
+complete, so :func:`setup` waits for a preparation in flight instead of doing the work twice, and
+never opens a half-made store.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 _SETUP_DONE: dict[tuple[str, str], tuple[object, str]] = {}
 _SETUP_LOCK = threading.Lock()
+_WARMING: dict[tuple[str, str], threading.Thread] = {}
 STORE_NAME = "mlflow.db"
 
 
@@ -90,22 +93,48 @@ def ensure_store(workspace_dir: str | os.PathLike | None = None) -> bool:
         return True
 
 
-def prepare(workspace_dir: str | os.PathLike | None = None, *, background: bool = True):
-    """Create the workspace's MLflow store ahead of the first tracked run.
+def prepare(workspace_dir: str | os.PathLike | None = None, *, experiment: str = "mlaas", background: bool = True):
+    """Make tracking ready ahead of the first tracked run: the workspace's MLflow store (made once)
+    and this process's client on it (MLflow imported, store opened, experiment found).
 
-    With ``background`` (the default) a separate process does it, so the caller goes on at once
-    and the work runs on another core; returns that process (``None`` when there is nothing to do:
-    the store exists, or tracking goes to a server). Without it, creates the store here.
+    With ``background`` (the default) a thread does it and the caller goes on at once (ingesting
+    data, importing torch); the first run's :func:`setup` then waits for that thread instead of
+    doing the work twice. Returns the thread, or ``None`` when there is nothing to do.
     """
     from ..data import workspace
 
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return None
     root = workspace(workspace_dir)
-    if (root / STORE_NAME).exists():
-        return None
     if not background:
-        ensure_store(root)
+        setup(experiment, workspace_dir=root)
+        return None
+    key = (tracking_uri(root), experiment)
+
+    def warm() -> None:
+        try:
+            setup(experiment, workspace_dir=root)
+        except Exception:  # the run's own setup() meets the same error and reports it
+            pass
+        finally:
+            with _SETUP_LOCK:
+                _WARMING.pop(key, None)
+
+    with _SETUP_LOCK:
+        if key in _SETUP_DONE or key in _WARMING:  # ready, or being readied
+            return None
+        _WARMING[key] = thread = threading.Thread(target=warm, name="mlaas-track-prepare", daemon=True)
+    thread.start()
+    return thread
+
+
+def prepare_store(workspace_dir: str | os.PathLike | None = None):
+    """Create the workspace's store in a separate process (for servers such as ``mlaas lab``, which
+    should not import MLflow themselves); returns the process, or ``None`` when the store exists."""
+    from ..data import workspace
+
+    root = workspace(workspace_dir)
+    if os.environ.get("MLFLOW_TRACKING_URI") or (root / STORE_NAME).exists():
         return None
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -122,6 +151,10 @@ def setup(experiment: str = "mlaas", *, workspace_dir: str | os.PathLike | None 
 
     uri = tracking_uri(workspace_dir)
     key = (uri, experiment)
+    with _SETUP_LOCK:
+        warming = _WARMING.get(key)
+    if warming is not None and warming is not threading.current_thread():
+        warming.join()  # prepare() is readying this very client: wait for it rather than do it twice
     with _SETUP_LOCK:
         if key in _SETUP_DONE:
             return _SETUP_DONE[key]

@@ -67,10 +67,12 @@ class Tracker:
     def start(self) -> str:
         """Create the MLflow run now (before training, e.g. to name its checkpoint folder); returns its id."""
         if self.run_id is None:
+            t = time.perf_counter()
             from ._store import setup
 
             self.client, exp_id = setup(self.experiment, workspace_dir=self.workspace_dir)
             self.run_id = create_run(self.client, exp_id, self.run_name, self.tags)
+            self._timings.spent("begin", t)  # counted as the run's start, whenever it is called
         return self.run_id
 
     # ------------------------------------------------------------ callback hooks

@@ -81,7 +81,7 @@ def train_dataset(
     if track and rank == 0:
         from ..track import prepare
 
-        prepare(workspace_dir)  # the store is made in another process while the data loads
+        prepare(workspace_dir)  # MLflow is readied in a thread while the data loads (a no-op when done already)
     models = workspace(workspace_dir) / "models" / ds.name
     ckpt_path, plan = None, {}
     notes: list[str] = []
