@@ -76,7 +76,8 @@ class TrainingMonitor(W.VBox):
 
     def run(self, fn: Callable[[], Any]) -> "TrainingMonitor":
         """Run ``fn`` (e.g. ``lambda: clf.fit(X, y)``) in a thread, so the kernel stays free for the Stop button."""
-        self._future: concurrent.futures.Future = concurrent.futures.Future()
+        self._future = concurrent.futures.Future()
+        self.result, self.error = None, None
 
         def target() -> None:
             try:
