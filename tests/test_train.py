@@ -417,8 +417,12 @@ def test_metrics_kept_while_the_server_is_away_are_shown_and_sent_by_the_next_tr
                 _stop(proc)
 
     tracker, monitor = track.Tracker(run_name="lost", tensorboard=False), TrainingMonitor()
-    with pytest.warns(track.TrackingWarning, match="tracking store away"):
-        ImageClassifier(epochs=2, random_state=0, device="cpu", callbacks=[tracker, KillAfterFirst(), monitor]).fit(x[:800], y[:800])
+    try:
+        with pytest.warns(track.TrackingWarning, match="tracking store away"):
+            ImageClassifier(epochs=2, random_state=0, device="cpu", callbacks=[tracker, KillAfterFirst(), monitor]).fit(x[:800], y[:800])
+    finally:
+        if proc.poll() is None:  # the test failed before the outage: leave no server behind
+            _stop(proc)
     assert "tracking store away" in monitor.notes.value and "could not be marked FINISHED now" in monitor.notes.value
     pending = workspace / "runs" / tracker.run_id / "pending_metrics.jsonl"
     rows = [json.loads(line) for line in pending.read_text().splitlines()]
