@@ -40,3 +40,24 @@ def test_mlflow_ui_refuses_a_busy_port(jupyter_env, workspace):
         busy = s.getsockname()[1]
         out = subprocess.run([sys.executable, "-m", "mlaas_kernel", "mlflow", "--port", str(busy)], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and f"port {busy} on 127.0.0.1 is in use" in out.stderr
+
+
+def test_ingest_makes_the_tracking_store_ahead_of_the_first_run(jupyter_env, workspace, tmp_path):
+    """The first `mlaas train` should not spend seconds creating MLflow's store: ingest starts it."""
+    import time
+
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.run([sys.executable, "-m", "mlaas_kernel", "ingest", "gpu-benchmarks", "-q"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    store = workspace / "mlflow.db"
+    deadline = time.monotonic() + 120
+    while not store.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # waiting for another process's file, not for a UI
+    assert store.exists(), "ingest did not start making the MLflow store"
+    from mlaas_kernel import track
+
+    client, exp_id = track.setup("mlaas", workspace_dir=workspace)  # a complete store: opens and serves an experiment
+    assert client.get_experiment(exp_id).name == "mlaas"
+    assert not (tmp_path / "mlflow.db").exists()

@@ -58,6 +58,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except (DataError, argparse.ArgumentTypeError, LookupError) as exc:
         return _fail(" ".join(str(exc).split()), 1)  # one line, whatever the message
     print(ds.summary())
+    from ..track import prepare_store
+
+    prepare_store()  # a separate process makes the MLflow store now, so the first training run need not
     return 0
 
 

@@ -31,7 +31,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
         return _fail("JUPYTER_TOKEN is set but empty: the workbench does not serve JupyterLab without a token")
     if not _port_free(args.port):
         return _fail(f"port {args.port} on 127.0.0.1 is in use; pick another with --port")
-    _export_workspace()
+    from ..track import prepare_store
+
+    prepare_store(_export_workspace())  # the MLflow store is made while Lab starts, not in the first run
     cmd = lab_command(args.port, open_browser=not args.no_browser, extra=args.jupyter_args)
     print("starting JupyterLab: " + " ".join(cmd[1:]), flush=True)
     os.execv(cmd[0], cmd)  # same PID: whoever started us can stop JupyterLab by it
