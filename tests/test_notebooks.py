@@ -104,6 +104,11 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         assert "run id: " in text and "validation accuracy: 0.9" in text  # one epoch on 8,000 digits
     if notebook.name == "04b_train_tabular.ipynb":
         assert "accuracy 0." in text and "R² 0." in text
+        figures = [o["data"]["application/vnd.plotly.v1+json"] for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]
+        [importance] = [f for f in figures if "predicts the category" in str(f["layout"].get("title", ""))]
+        legend = [t.get("name") for t in importance["data"] if t.get("showlegend", True) and t.get("name")]
+        assert legend == [], f"the importance chart has a stray legend: {legend}"
+        assert n_points(importance["data"][0]["x"]) == n_points(importance["data"][0]["y"]) > 3  # one bar per feature
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
     from mlaas_kernel.data import list_datasets
