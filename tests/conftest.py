@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import threading
@@ -141,17 +140,7 @@ def browser_page(tmp_path, request):
             str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
             headless=True, viewport={"width": 1400, "height": 1000},
         )
-        # Tests reach no network: a page's requests beyond loopback (Voilà's lab template links
-        # Font Awesome from a CDN) get an empty answer and are listed, instead of a console error.
-        page_offline = []
-
-        def _offline(route):
-            page_offline.append(route.request.url)
-            route.fulfill(status=200, body="", content_type="text/css" if route.request.resource_type == "stylesheet" else "text/plain")
-
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]|localhost[:/])"), _offline)
         page = context.new_page()
-        page.offline_requests = page_offline
         errors = ConsoleErrors()
         errors.attach(page)
         page.console_errors = errors

@@ -24,9 +24,12 @@ def test_lab_runs_the_explore_notebook(browser_page, project_copy, jupyter_env, 
         page.locator(".jp-DirListing-item[title*='02_explore.ipynb']").dblclick(timeout=60_000)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
+        # the status bar names the kernel once its session is connected: Run All before that runs nothing
+        page.get_by_role("button", name="Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
         page.locator(".jp-NotebookPanel .jp-Notebook").click()
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        expect(page.locator(".jp-CodeCell .jp-InputPrompt").first).not_to_have_text("[ ]:", timeout=60_000)  # the cells were sent
         # Only a kernel round trip can produce these: the fallback print, the widget, the charts.
         page.locator(".jp-OutputArea-output:has-text('backend: cpu'), .jp-OutputArea-output:has-text('backend: gpu')").wait_for(timeout=180_000)
         badge = page.locator(".mlaas-badge")
@@ -67,7 +70,19 @@ def test_voila_dashboard_renders_the_explore_notebook(browser_page, project_copy
         page.set_viewport_size({"width": 700, "height": 1000})  # wide tables scroll sideways instead of being cut off
         scrolled = page.evaluate("() => [...document.querySelectorAll('table.dataframe')].map(t => { t.parentElement.scrollLeft = 50; return t.parentElement.scrollLeft; })")
         assert len(scrolled) == 4 and all(x > 0 for x in scrolled), scrolled
-        page.goto("about:blank")  # leave before the server stops, or the page logs its lost websocket
+        kernel = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent).kernelId")
+        page.goto("about:blank")  # leaving the page shuts its kernel down (once a 403 left every visit's kernel running)
+        _wait_for_log(artifacts / "voila.log", f"Kernel shutdown: {kernel}")
+        assert "403 POST /voila/api/shutdown" not in (artifacts / "voila.log").read_text()
+
+
+def _wait_for_log(log, text, timeout=60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{log.name} never said {text!r}:\n{log.read_text(errors='replace')[-2000:]}"
+        time.sleep(0.2)  # reading a server's log file, not waiting on the UI
 
 
 def _log_run(client, exp_id, name, *, epochs, finished=True, start=None):
