@@ -35,6 +35,9 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     from ..labels import LabelStore
 
     store = LabelStore()
+    if not store.current(args.dataset):
+        known = ", ".join(store.datasets()) or "none"
+        return _fail(f"no labels for dataset {args.dataset!r}: nothing to export (datasets with labels: {known})", 1)
     out = Path(args.output) if args.output else Path(f"{args.dataset}-labels.{args.format or 'csv'}")
     try:
         path = store.export(args.dataset, out, format=args.format)

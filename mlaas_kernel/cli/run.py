@@ -117,15 +117,33 @@ def summary(output: Path, records: list[dict], seconds: float, *, failed: str | 
     return "\n".join(lines)
 
 
+def unknown_parameters(notebook: Path, params: dict) -> str | None:
+    """Why ``params`` do not fit ``notebook``'s cell tagged ``parameters`` (papermill only warns,
+    then runs with the defaults: a typo would pass unnoticed), or None when they fit."""
+    import papermill as pm
+
+    known = pm.inspect_notebook(str(notebook))
+    wrong = sorted(set(params) - set(known))
+    if not wrong:
+        return None
+    have = ", ".join(known) or "none (no cell tagged 'parameters')"
+    return f"{notebook}: no parameter {', '.join(map(repr, wrong))}; its parameters: {have}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from papermill.exceptions import PapermillExecutionError
 
     from .. import _runrecord
 
     notebook = Path(args.notebook)
-    if not notebook.is_file() or notebook.suffix != ".ipynb":
+    if notebook.suffix != ".ipynb":
         return _fail(f"{notebook}: not a notebook file (.ipynb)")
+    if not notebook.is_file():
+        return _fail(f"{notebook}: no such notebook")
     params = {name: parse_value(value) for name, value in args.parameters}
+    unknown = unknown_parameters(notebook, params)
+    if unknown:
+        return _fail(unknown)
     for name, (typed, passed) in absolute_paths(params, Path.cwd()).items():
         print(f"{PROG}: parameter {name}: {typed} is a path from here: passing {passed}", file=sys.stderr)
     output = Path(args.output).absolute() if args.output else default_output(notebook)

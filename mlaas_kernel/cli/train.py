@@ -45,6 +45,7 @@ def _run_torchrun(args, options: dict) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..data import DataError
+    from ..compute import GPUUnavailableError
     from ..train import TrainingInputError
 
     _export_workspace()
@@ -61,20 +62,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         res = train_dataset(args.dataset, **options)
-    except (TrainingInputError, DataError) as exc:
+    except (TrainingInputError, DataError, GPUUnavailableError) as exc:
         return _fail(str(exc), 1)
+    except FileNotFoundError as exc:  # a --labels snapshot path that is not there
+        return _fail(f"{exc.filename or exc}: no such label snapshot (give a file, or DATASET@sha256:HASH from `mlaas labels`)", 1)
     _print_train_result(res.run_id, res.metrics, res.model_path, res.stopped, res.notes)
     return 0
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1 (leave the option out for the default)")
+    return value
 
 
 def register(sub) -> None:
     """Add this module's commands to the ``mlaas`` parser."""
     p = sub.add_parser("train", help="train a CNN on an image dataset, tracked in MLflow", description="Train on DATASET's own labels (or a label snapshot's), tracked in MLflow and TensorBoard; prints the run id and final metrics. A checkpoint is written after each epoch; --resume continues a run that was stopped or killed, with its own plan.")
     p.add_argument("dataset")
-    p.add_argument("--epochs", type=int, default=None, help="passes over the data (default 5, more on small data so the schedule has 200 steps; a resumed run's own)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per step (default 128, at most a quarter of the data; a resumed run's own)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="passes over the data (default 5, more on small data so the schedule has 200 steps; a resumed run's own)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="images per step (default 128, at most a quarter of the data; a resumed run's own)")
     p.add_argument("--labels", metavar="SNAPSHOT", help="train on a label snapshot: a path or DATASET@sha256:HASH (a resumed run's own)")
-    p.add_argument("--nproc", type=int, default=1, help="processes (DDP through torchrun; one per GPU, or gloo on the CPU)")
+    p.add_argument("--nproc", type=positive_int, default=1, help="processes (DDP through torchrun; one per GPU, or gloo on the CPU)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN",
                    help="continue run RUN (its id, or a unique prefix) from its checkpoint; with no RUN, the dataset's newest checkpoint")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to train (default: the compute layer's choice)")
