@@ -205,3 +205,21 @@ def test_mlaas_dashboard_uses_the_offline_template_and_lets_options_replace_defa
     template = (JUPYTER_DIR / "voila" / "templates" / "mlaas" / "index.html.j2").read_text()
     assert "extends 'lab/index.html.j2'" in template and "cdn.jsdelivr.net" in template  # the links it removes
     assert json.loads((JUPYTER_DIR / "voila" / "templates" / "mlaas" / "conf.json").read_text()) == {"base_template": "lab"}
+
+
+def test_accuracy_axes_are_shares_from_0_to_100_percent():
+    """One epoch's accuracy must not draw on a -50 %..150 % axis (plotly's range for a single point)."""
+    from mlaas_widgets import TrainingMonitor
+    from mlaas_widgets.learning_curve import LearningCurve
+
+    monitor = TrainingMonitor(title="t")
+    assert tuple(monitor.figure.layout.yaxis2.range) == (0, 1.02)
+
+    class Learner:
+        history = [{"labels": 10, "accuracy": 0.4}]
+        on_update: list = []
+
+    curve = LearningCurve(Learner())
+    assert tuple(curve.figure.layout.yaxis.range) == (0, 1.02) and curve.figure.layout.xaxis.rangemode == "tozero"
+    monitor.close()
+    curve.close()

@@ -24,7 +24,8 @@ class LearningCurve(PlotOutput):
     def refresh(self) -> None:
         points = [(h["labels"], h["accuracy"]) for h in self._learner.history if "accuracy" in h]
         fig = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name="held-out accuracy"))
-        fig.update_layout(title=self.title, xaxis_title="labels", yaxis_title="accuracy", yaxis_tickformat=".0%", height=320,
+        fig.update_layout(title=self.title, xaxis_title="labels", yaxis_title="accuracy", yaxis_tickformat=".0%", yaxis_range=[0, 1.02],
+                          xaxis_rangemode="tozero", height=320,
                           margin={"l": 50, "r": 20, "t": 50, "b": 40})
         self.figure = fig
         self.show(fig)

@@ -185,6 +185,7 @@ class RunsDashboard(W.VBox):
         fig = make_subplots(rows=1, cols=len(METRICS), subplot_titles=TITLES)
         fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.25},
                           showlegend=True)
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=len(METRICS))  # accuracy is a share
         fig.update_xaxes(title_text="epoch")
         for run in chosen:
             name = html.escape(f"{run.name} ({run.run_id[:6]})")  # plotly renders tags and entities in names

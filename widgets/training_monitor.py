@@ -61,6 +61,7 @@ class TrainingMonitor(W.VBox):
         fig.add_scatter(x=[], y=[], name="validation accuracy", mode="lines+markers", row=1, col=2)
         fig.update_layout(height=300, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.2})
         fig.update_xaxes(title_text="epoch")
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)  # accuracy is a share: never -50 %..150 %
         self.figure = fig
         self.plot = PlotOutput()
         self.plot.show(fig)
