@@ -38,7 +38,7 @@ def _stop_when_training(page) -> None:
     expect(stop).to_be_enabled(timeout=240_000)
     page.locator("text=/epoch 1\\/500 · step \\d+\\//").wait_for(timeout=240_000)  # steps are being made
     stop.click()
-    expect(page.locator("text=/stopped after epoch \\d+ of 500/")).to_have_count(1, timeout=120_000)
+    expect(page.locator("text=/stopped by you (during|after) epoch \\d+ of 500/")).to_have_count(1, timeout=120_000)
 
 
 def test_lab_run_all_then_stop(browser_page, project_copy, jupyter_env, workspace, port, artifacts, monkeypatch):

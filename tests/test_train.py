@@ -128,7 +128,8 @@ def test_monitor_stop_ends_training_cleanly(workspace, digits):
     progress = clf.progress_
     assert progress.stopped and progress.epoch == 2 and progress.step == 11
     assert len(clf.history_) == 2
-    assert "stopped after epoch 2 of 4" in monitor.status.value and monitor.stop_button.disabled
+    assert f"stopped by you during epoch 2 of 4 (step 11 of {progress.steps_per_epoch})" in monitor.status.value and monitor.stop_button.disabled
+    assert " s left" not in monitor.stats.value  # nothing is left once it has stopped
     assert monitor.bar.value == pytest.approx(progress.fraction) and 0.25 < monitor.bar.value < 0.5
     assert list(monitor.figure.data[2].x) == [1, 2]
     assert monitor.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"]["data"][2]["x"] == [1, 2]  # what the view shows

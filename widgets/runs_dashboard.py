@@ -134,9 +134,13 @@ class RunsDashboard(W.VBox):
     def _status_text(self) -> str:
         if self.feed.error:
             return f"<span class='mlaas-runs-error' style='color:#b00020'>{html.escape(self.feed.error)}</span>"
+        if not self.runs:
+            return "no runs yet: train one (`mlaas train mnist`, or notebook 04_train) and it appears here by itself"
         running = sum(r.running for r in self.runs)
-        when = time.strftime("%H:%M:%S")
-        return f"{len(self.runs)} runs" + (f", {running} running (followed live)" if running else "") + f" · read at {when}"
+        count = f"{len(self.runs)} run" + ("s" if len(self.runs) != 1 else "")
+        # the store is read every poll_seconds; the page changes only when the runs do
+        return (count + (f", {running} running (followed live)" if running else "")
+                + f" · checked every {self.feed.poll_seconds:g} s, last change {time.strftime('%H:%M:%S')}")
 
     def _update_picker(self) -> None:
         runs = self.runs

@@ -150,14 +150,22 @@ class TrainingMonitor(W.VBox):
         self._draw_epochs(progress)
 
     def on_train_end(self, progress) -> None:
-        self._draw_stats(progress)
+        self._draw_stats(progress, ended=True)
         self._draw_notes(progress)
         self.stop_button.disabled = True
         self.stop_requested = False
-        word = "failed" if getattr(progress, "error", None) else ("stopped" if progress.stopped else "done")
         last = progress.history[-1] if progress.history else {}
         acc = f", validation accuracy {last['val_accuracy']:.2%}" if "val_accuracy" in last else ""
-        self.status.value = f"<b>{html.escape(self.title)}</b>: {word} after epoch {progress.epoch} of {progress.epochs}{acc}"
+        if getattr(progress, "error", None):
+            word = f"failed during epoch {progress.epoch} of {progress.epochs}"
+        elif progress.stopped:
+            mid_epoch = 0 < progress.step < progress.steps_per_epoch
+            where = (f"during epoch {progress.epoch} of {progress.epochs} (step {progress.step} of {progress.steps_per_epoch})"
+                     if mid_epoch else f"after epoch {progress.epoch} of {progress.epochs}")
+            word = f"stopped by you {where}"
+        else:
+            word = f"done: {progress.epochs} epochs"
+        self.status.value = f"<b>{html.escape(self.title)}</b>: {word}{acc}"
 
     # ---------------------------------------------------------- drawing
     def _draw_notes(self, progress) -> None:
@@ -166,9 +174,9 @@ class TrainingMonitor(W.VBox):
             items = "".join(f"<li>{html.escape(m)}</li>" for m in messages[-8:])
             self.notes.value = f"<ul class='mlaas-monitor-notes' style='margin:2px 0'>{items}</ul>"
 
-    def _draw_stats(self, progress) -> None:
+    def _draw_stats(self, progress, *, ended: bool = False) -> None:
         self._last_draw = time.perf_counter()
-        eta = progress.eta_seconds
+        eta = None if ended else progress.eta_seconds  # nothing is left once training has ended
         self.bar.value = progress.fraction
         self.bar.description = f"{progress.fraction:.0%}"
         eta_text = f"{eta:,.0f} s left" if eta is not None else ""
