@@ -50,3 +50,23 @@ def test_export_of_a_dataset_without_labels_is_an_error(env, tmp_path):
     out = mlaas("labels", "export", "nosuch", env=env, cwd=tmp_path)
     assert out.returncode == 1 and "no labels for dataset 'nosuch': nothing to export" in out.stderr
     assert not (tmp_path / "nosuch-labels.csv").exists()
+
+
+def test_train_warns_once_in_one_line(env, workspace, tmp_path, monkeypatch):
+    """A small label snapshot's warning reaches the terminal once, as a line a person reads."""
+    import numpy as np
+
+    from mlaas_kernel import data
+    from mlaas_kernel.labels import LabelStore
+
+    monkeypatch.setenv("MLAAS_WORKSPACE", str(workspace))
+    truth = data.ingest("mnist", progress=False).labels()
+    store = LabelStore()
+    for item in [int(i) for c in range(10) for i in np.flatnonzero(truth == c)[:2]]:
+        store.label("mnist", item, str(truth[item]), annotator="ana")
+    snap = store.snapshot("mnist")
+    out = mlaas("train", "mnist", "--labels", snap.ref, "--epochs", "2", "--no-track", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    both = out.stdout + out.stderr
+    assert both.count("only 20 training items for 10 classes") == 1, both
+    assert "mlaas: warning: only 20 training items" in out.stderr and "TrainingWarning" not in both

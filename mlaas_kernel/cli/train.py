@@ -60,14 +60,36 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _run_torchrun(args, options)
     from ..train import train_dataset
 
+    shown = _warnings_as_lines()
     try:
         res = train_dataset(args.dataset, **options)
     except (TrainingInputError, DataError, GPUUnavailableError) as exc:
         return _fail(str(exc), 1)
     except FileNotFoundError as exc:  # a --labels snapshot path that is not there
         return _fail(f"{exc.filename or exc}: no such label snapshot (give a file, or DATASET@sha256:HASH from `mlaas labels`)", 1)
-    _print_train_result(res.run_id, res.metrics, res.model_path, res.stopped, res.notes)
+    _print_train_result(res.run_id, res.metrics, res.model_path, res.stopped, [n for n in res.notes if n not in shown])
     return 0
+
+
+def _warnings_as_lines() -> set[str]:
+    """Show training warnings as one ``mlaas: warning: ...`` line each, when they happen (not
+    Python's file:line and source), and return the set of texts shown, so the closing notes
+    do not repeat them."""
+    import warnings
+
+    from ..train import TrainingWarning
+
+    shown: set[str] = set()
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, TrainingWarning):
+            return default(message, category, filename, lineno, file, line)
+        shown.add(str(message))
+        print(f"mlaas: warning: {message}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = show
+    return shown
 
 
 def positive_int(text: str) -> int:
