@@ -208,6 +208,11 @@ def test_resume_by_run_id_and_clear_errors(train_env, workspace):
     assert f"resuming run {first_id}: it had finished after epoch 1 of 1; continuing at epoch 2 of 2" in out.stdout
     assert "epoch 2/2" in out.stdout and out.stdout.split("run id: ")[1].split()[0] == first_id
     assert [s for s, _ in track.metric_history(first_id, "val_accuracy")] == [1, 2]
+    fewer = mlaas("train", "mnist", "--resume", first_id, "--epochs", "1", env=train_env)  # --epochs is the total, not more
+    assert fewer.returncode == 1 and f"--epochs 1 is the run's total number of epochs, and run {first_id} has done 2 of 2" in fewer.stderr
+    done = mlaas("train", "mnist", "--resume", first_id, env=train_env)
+    assert done.returncode == 1 and f"run {first_id} has finished its 2 epochs: give --epochs above 2" in done.stderr
+    assert [s for s, _ in track.metric_history(first_id, "val_accuracy")] == [1, 2]  # nothing more was trained or logged
     missing = mlaas("train", "mnist", "--resume", "feedface", env=train_env)
     assert missing.returncode == 1 and "no checkpoint of run 'feedface' for dataset 'mnist'" in missing.stderr
     assert "Traceback" not in missing.stderr

@@ -179,8 +179,12 @@ def _resumed_plan(ckpt_path: Path, epochs: int | None) -> tuple[dict, str]:
     done, total = int(ckpt["epoch"]), int(ckpt["epochs"])
     state = "was stopped" if ckpt.get("stopped") else ("had finished" if done >= total else "was interrupted")
     goal = epochs or total
-    then = f"continuing at epoch {done + 1} of {goal}" if done < goal else "nothing left to train (give more epochs to go on)"
-    return plan, f"resuming run {run}: it {state} after epoch {done} of {total}; {then}"
+    if done >= goal:  # refuse before anything runs: the run's status and checkpoint stay as they are
+        if epochs:
+            raise TrainingInputError(f"--epochs {epochs} is the run's total number of epochs, and run {run} has done {done} of {total}: "
+                                     f"give more than {done} (or leave --epochs out to finish its own {total})")
+        raise TrainingInputError(f"run {run} has finished its {total} epochs: give --epochs above {done} to train it further")
+    return plan, f"resuming run {run}: it {state} after epoch {done} of {total}; continuing at epoch {done + 1} of {goal}"
 
 
 def _finish(clf, ds, items: _Items, tracker, ckpt_path: Path | None, notes: list[str], rank: int) -> TrainResult:
