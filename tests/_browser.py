@@ -35,3 +35,17 @@ class ConsoleErrors(list):
     def _add(self, text: str) -> None:
         if not any(pattern in text for pattern in IGNORED_CONSOLE):
             self.append(text)
+
+
+def lab_run_all(page) -> None:
+    """In JupyterLab, with a notebook open: wait for its kernel, then Run > Run All Cells, and check
+    the cells were sent (Run All before the kernel's session is connected runs nothing)."""
+    from playwright.sync_api import expect
+
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=120_000)
+    page.get_by_role("button", name="Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)  # the status bar names a connected kernel
+    page.locator(".jp-NotebookPanel .jp-Notebook").click()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    expect(page.locator(".jp-CodeCell .jp-InputPrompt").first).not_to_have_text("[ ]:", timeout=60_000)

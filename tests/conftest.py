@@ -25,6 +25,13 @@ def workspace(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def env(jupyter_env, workspace):
+    """The environment for an ``mlaas`` process on the test's workspace (tests/_cli.py)."""
+    jupyter_env["MLAAS_WORKSPACE"] = str(workspace)
+    return jupyter_env
+
+
+@pytest.fixture
 def compute_state(monkeypatch):
     """The compute layer with a fresh device decision and an empty fallback log."""
     from mlaas_kernel import compute

@@ -8,6 +8,7 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
+from _browser import lab_run_all
 from _servers import serving
 
 pytestmark = [pytest.mark.browser]
@@ -22,14 +23,7 @@ def test_lab_runs_the_explore_notebook(browser_page, project_copy, jupyter_env, 
         page.goto(f"{base}/?token=workbench-test")  # redirects to the default URL mlaas lab sets
         # mlaas lab opens the file browser on notebooks/
         page.locator(".jp-DirListing-item[title*='02_explore.ipynb']").dblclick(timeout=60_000)
-        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
-        # the status bar names the kernel once its session is connected: Run All before that runs nothing
-        page.get_by_role("button", name="Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
-        page.locator(".jp-NotebookPanel .jp-Notebook").click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        expect(page.locator(".jp-CodeCell .jp-InputPrompt").first).not_to_have_text("[ ]:", timeout=60_000)  # the cells were sent
+        lab_run_all(page)
         # Only a kernel round trip can produce these: the fallback print, the widget, the charts.
         page.locator(".jp-OutputArea-output:has-text('backend: cpu'), .jp-OutputArea-output:has-text('backend: gpu')").wait_for(timeout=180_000)
         badge = page.locator(".mlaas-badge")

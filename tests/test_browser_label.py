@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from _browser import lab_run_all
 from _servers import serving
 
 pytestmark = [pytest.mark.browser]
@@ -242,10 +243,7 @@ def test_lab_labeler_shows_a_dead_kernel_and_keeps_keys_pending(page, project_co
     cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
     with serving(cmd, f"{base}/api/status?token=workbench-test", env=env, cwd=project_copy, log=artifacts / "lab.log") as server:
         page.goto(f"{base}/lab/tree/notebooks/03_label.ipynb?token=workbench-test")
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=120_000)
-        page.locator(".jp-NotebookPanel .jp-Notebook").click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        lab_run_all(page)
         labeler = page.locator(".mlaas-labeler")
         labeler.wait_for(timeout=180_000)
         page.locator(".jp-OutputArea-output:has-text('label snapshot:')").wait_for(timeout=180_000)  # Run All has ended

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from playwright.sync_api import expect
 
+from _browser import lab_run_all
 from _servers import serving
 
 pytestmark = [pytest.mark.browser]
@@ -52,14 +53,7 @@ def test_lab_run_all_then_stop(browser_page, project_copy, jupyter_env, workspac
     with serving(cmd, f"{base}/api/status?token=workbench-test", env=env, cwd=project_copy, log=artifacts / "lab.log"):
         page.goto(f"{base}/?token=workbench-test")
         page.locator(".jp-DirListing-item[title*='04_train.ipynb']").dblclick(timeout=60_000)
-        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=60_000)
-        # the status bar names the kernel once its session is connected: Run All before that runs nothing
-        page.get_by_role("button", name="Python 3 (ipykernel) | Idle").wait_for(timeout=120_000)
-        page.locator(".jp-NotebookPanel .jp-Notebook").click()
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        expect(page.locator(".jp-CodeCell .jp-InputPrompt").first).not_to_have_text("[ ]:", timeout=60_000)  # the cells were sent
+        lab_run_all(page)
         _stop_when_training(page)
         # the waiting cell ends and prints the result: only the kernel, once training has ended, can write it
         result = page.locator(".jp-OutputArea-output:has-text('run id:')")

@@ -2,8 +2,6 @@
 
 import os
 import re
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -13,15 +11,7 @@ from mlaas_kernel import compute
 from mlaas_kernel import cli
 from mlaas_kernel.cli import parse_value
 
-
-def mlaas(*args, env=None, cwd=None, timeout=180):
-    return subprocess.run([sys.executable, "-m", "mlaas_kernel", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
-
-
-@pytest.fixture
-def env(jupyter_env, workspace):
-    jupyter_env["MLAAS_WORKSPACE"] = str(workspace)
-    return jupyter_env
+from _cli import mlaas
 
 
 def test_every_command_has_help():

@@ -1,20 +1,11 @@
 """Wrong input on the command line, as a new user types it: one clear line, no traceback."""
 
-import subprocess
-import sys
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-
-def mlaas(*args, env, cwd, timeout=180):
-    return subprocess.run([sys.executable, "-m", "mlaas_kernel", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
-
-
-@pytest.fixture
-def env(jupyter_env, workspace):
-    return {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
+from _cli import mlaas
 
 
 @pytest.mark.parametrize("option, value", [("--epochs", "0"), ("--epochs", "-1"), ("--batch-size", "0"), ("--nproc", "zero")])

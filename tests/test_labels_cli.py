@@ -1,20 +1,9 @@
 """``mlaas labels``, run as a user runs it: a real process on a real workspace."""
 
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 
-
-def mlaas(*args, env=None, cwd=None, timeout=180):
-    return subprocess.run([sys.executable, "-m", "mlaas_kernel", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
-
-
-@pytest.fixture
-def env(jupyter_env, workspace):
-    jupyter_env["MLAAS_WORKSPACE"] = str(workspace)
-    return jupyter_env
+from _cli import mlaas
 
 
 @pytest.fixture
