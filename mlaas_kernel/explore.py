@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 from . import compute
 
 __all__ = [
+    "METHOD_NAMES",
     "class_balance_figure",
     "correlation_figure",
     "correlations",
@@ -241,6 +242,10 @@ def _embed_2d(x, method: str, pca_components: int, random_state: int):
     else:
         xy = reduced[:, :2]
     return np.asarray(xy, dtype=np.float64)
+
+
+# How people write the embedding methods' names, for titles.
+METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 
 
 def embedding_figure(points, *, title: str | None = None):
