@@ -73,9 +73,9 @@ def test_voila_stop_then_the_cells_after_it_run(browser_page, project_copy, jupy
     env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace)}
     env.pop("MLFLOW_TRACKING_URI", None)
     base = f"http://127.0.0.1:{port}"
-    # a preheated kernel would run the whole notebook before anyone could press Stop: render cell by cell instead
-    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "notebooks/04_train.ipynb", "--port", str(port), "--no-browser",
-           "--", "--preheat_kernel=False", "--progressive_rendering=True"]
+    # as a user types it: 04's metadata asks mlaas dashboard to run it live (a preheated kernel would
+    # train before anyone could press Stop), cell by cell as the page watches
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "notebooks/04_train.ipynb", "--port", str(port), "--no-browser"]
     with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila.log"):
         page.goto(base + "/")
         _stop_when_training(page)

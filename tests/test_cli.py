@@ -205,3 +205,13 @@ def test_extra_server_arguments_pass_through(monkeypatch):
 
 
 # `mlaas labels` is tested in test_labels_cli.py (it needs an ingested dataset).
+
+
+def test_a_training_notebook_is_served_live_not_preheated():
+    """04_train has a Stop button: in Voilà its kernel must run while the page is open, not before."""
+    from conftest import REPO
+
+    live = cli.dashboard_command(REPO / "notebooks" / "04_train.ipynb", 9999, open_browser=False)
+    assert "--preheat_kernel=False" in live and "--progressive_rendering=True" in live and "--preheat_kernel=True" not in live
+    other = cli.dashboard_command(REPO / "notebooks" / "dashboards" / "label_app.ipynb", 9999, open_browser=False)
+    assert "--preheat_kernel=True" in other and "--progressive_rendering=True" not in other
