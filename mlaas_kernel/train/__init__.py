@@ -4,5 +4,6 @@ from ._image import ImageClassifier, TrainingInputError, TrainingWarning, build_
 from ._loop import Progress
 from ._tabular import TabularClassifier, TabularRegressor
 from ._run import TrainResult, split_dataset, train_dataset
+from ._saved import load_model, save_model
 
-__all__ = ["ImageClassifier", "Progress", "TabularClassifier", "TabularRegressor", "TrainResult", "TrainingInputError", "TrainingWarning", "build_cnn", "split_dataset", "train_dataset"]
+__all__ = ["ImageClassifier", "Progress", "TabularClassifier", "TabularRegressor", "TrainResult", "TrainingInputError", "TrainingWarning", "build_cnn", "load_model", "save_model", "split_dataset", "train_dataset"]

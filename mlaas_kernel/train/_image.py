@@ -22,21 +22,24 @@ class TrainingWarning(UserWarning):
     """Training will run, but probably not well (too little data, too short a schedule)."""
 
 
-def build_cnn(in_channels: int, n_classes: int, height: int, width: int, *, base: int = 16):
+def build_cnn(in_channels: int, n_classes: int, height: int, width: int, *, base: int = 16, dropout: float = 0.0):
     """Three conv blocks (two of them pooled) and a linear head: ~55k parameters for 28x28.
 
     No batch norm: it slowed CPU training down for the same accuracy; ``bench/train_mnist.py``
-    prints this model's throughput.
+    prints this model's throughput. ``dropout`` (0 by default) drops features before the head.
     """
     import torch.nn as nn
 
     h, w = height // 4, width // 4
-    return nn.Sequential(
+    layers = [
         nn.Conv2d(in_channels, base, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(base, 2 * base, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(2 * base, 4 * base, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Flatten(), nn.Linear(4 * base * h * w, n_classes),
-    )
+        nn.Flatten(),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(4 * base * h * w, n_classes))
 
 
 def _as_images(X, name: str = "X") -> np.ndarray:
@@ -101,6 +104,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         The fewest optimizer steps a schedule of unset ``epochs`` gets (small data sets).
     width:
         Channels of the first conv block (doubled in each of the next two).
+    dropout:
+        Dropout before the linear head (0: none).
     device:
         ``"auto"`` (the compute layer's choice), ``"cpu"`` or ``"cuda"``.
     compile:
@@ -116,7 +121,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, *, epochs: int | None = None, batch_size: int = 128, max_lr: float = 3e-3, weight_decay: float = 1e-4,
-                 min_steps: int = 200, width: int = 16, device: str = "auto", compile: bool = False, warm_start: bool = False,
+                 min_steps: int = 200, width: int = 16, dropout: float = 0.0, device: str = "auto", compile: bool = False, warm_start: bool = False,
                  checkpoint_dir: str | None = None, resume: bool = False, callbacks: Sequence[Any] = (),
                  random_state: int | None = None, verbose: int = 0):
         self.epochs = epochs
@@ -125,6 +130,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.min_steps = min_steps
         self.width = width
+        self.dropout = dropout
         self.device = device
         self.compile = compile
         self.warm_start = warm_start
@@ -237,7 +243,8 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             self.classes_, self.mean_, self.std_ = ckpt["classes"], ckpt["mean"], ckpt["std"]
             self.input_shape_ = tuple(ckpt["input_shape"])
             c, h, w = self.input_shape_
-            self.model_ = build_cnn(c, len(self.classes_), h, w, base=ckpt.get("plan", {}).get("width", self.width))
+            plan = ckpt.get("plan", {})
+            self.model_ = build_cnn(c, len(self.classes_), h, w, base=plan.get("width", self.width), dropout=plan.get("dropout", 0.0))
             self.model_.load_state_dict(ckpt["model"])
         elif not (self.warm_start and hasattr(self, "model_")):
             self.classes_ = classes
@@ -245,7 +252,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
             scale = 255.0 if x.dtype == np.uint8 else 1.0
             self.mean_ = float(x.mean() / scale)
             self.std_ = float(x.std() / scale) or 1.0
-            self.model_ = build_cnn(x.shape[1], len(classes), x.shape[2], x.shape[3], base=self.width)
+            self.model_ = build_cnn(x.shape[1], len(classes), x.shape[2], x.shape[3], base=self.width, dropout=self.dropout)
 
     def _start(self, x, y, classes, ckpt, validation_data) -> _Session:
         import torch
@@ -369,7 +376,7 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
                 "mean": self.mean_, "std": self.std_, "input_shape": self.input_shape_, "history": progress.history,
                 "run_state": self.run_state_, "stopped": progress.stop_requested,
                 "plan": {"steps": s.plan.steps, "batch_size": s.plan.batch * s.world, "max_lr": self.max_lr,
-                         "weight_decay": self.weight_decay, "width": self.width, "random_state": self.random_state},
+                         "weight_decay": self.weight_decay, "width": self.width, "dropout": self.dropout, "random_state": self.random_state},
             })
         _loop.call(s.callbacks, "on_epoch_end", progress)
         if self.verbose and s.rank == 0:

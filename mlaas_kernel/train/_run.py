@@ -55,7 +55,12 @@ def train_dataset(
     device: str = "auto",
     compile: bool = False,
     max_lr: float | None = None,
+    width: int = 16,
+    dropout: float = 0.0,
+    weight_decay: float = 1e-4,
     experiment: str = "mlaas",
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
     workspace_dir: str | os.PathLike | None = None,
     verbose: int = 0,
 ) -> TrainResult:
@@ -67,6 +72,9 @@ def train_dataset(
     prefix of one), or ``True`` for the dataset's newest checkpoint. A resumed run keeps its own
     plan (epochs, batch size, learning rate, seed, label snapshot) unless an argument overrides it.
     Unset ``epochs`` and ``batch_size`` adapt to the data's size (see :class:`ImageClassifier`).
+    ``width``, ``dropout`` and ``weight_decay`` shape the network and its optimiser (what a tuning
+    study searches over); ``run_name`` and ``tags`` go on the MLflow run (a study's trials carry
+    their parent run's id there).
     """
     import torch
 
@@ -100,7 +108,7 @@ def train_dataset(
     if track and rank == 0:
         from ..track import Tracker
 
-        tracker = Tracker(experiment=experiment, run_name=f"{ds.name}-cnn", tags=items.tags,
+        tracker = Tracker(experiment=experiment, run_name=run_name or f"{ds.name}-cnn", tags={**items.tags, **(tags or {})},
                           params={"dataset": ds.name, "train_items": len(items.train), "val_items": len(items.val),
                                   "world_size": dist.get_world_size() if dist else 1},
                           workspace_dir=workspace_dir)
@@ -109,7 +117,9 @@ def train_dataset(
         key = tracker.start() if tracker is not None else f"untracked-{uuid.uuid4().hex[:12]}"
         ckpt_path = models / key / CHECKPOINT
     clf = ImageClassifier(epochs=epochs, batch_size=_first(batch_size, plan.get("batch_size"), 128),
-                          max_lr=_first(max_lr, plan.get("max_lr"), 3e-3), device=device, compile=compile,
+                          max_lr=_first(max_lr, plan.get("max_lr"), 3e-3), width=plan.get("width", width),
+                          dropout=plan.get("dropout", dropout), weight_decay=plan.get("weight_decay", weight_decay),
+                          device=device, compile=compile,
                           checkpoint_dir=str(ckpt_path.parent) if ckpt_path is not None else None, resume=bool(resume),
                           callbacks=all_callbacks, random_state=random_state, verbose=verbose)
     clf.fit(items.images[items.train], items.y_train, validation_data=items.validation,
@@ -189,8 +199,6 @@ def _resumed_plan(ckpt_path: Path, epochs: int | None) -> tuple[dict, str]:
 
 def _finish(clf, ds, items: _Items, tracker, ckpt_path: Path | None, notes: list[str], rank: int) -> TrainResult:
     """The result, the model file beside the checkpoint, and the run's artifacts."""
-    import torch
-
     progress = clf.progress_
     notes = notes + [m for m in progress.messages if m not in notes]
     metrics = {k: float(v) for k, v in (clf.history_[-1] if clf.history_ else {}).items() if k != "epoch"}
@@ -200,12 +208,9 @@ def _finish(clf, ds, items: _Items, tracker, ckpt_path: Path | None, notes: list
                          len(clf.history_), tracker.seconds if tracker else 0.0, progress.seconds, notes)
     if rank != 0 or ckpt_path is None:
         return result
-    model_path = ckpt_path.parent.parent / "model.pt"
-    from .._atomic import atomic_write
+    from ._saved import save_model
 
-    state = {"state_dict": clf.model_.state_dict(), "classes": clf.classes_, "mean": clf.mean_, "std": clf.std_,
-             "input_shape": clf.input_shape_, "width": clf.width}
-    atomic_write(model_path, lambda tmp: torch.save(state, tmp))
+    model_path = save_model(clf, ckpt_path.parent.parent / "model.pt")
     result.model_path = model_path
     if tracker is not None:
         try:
