@@ -157,7 +157,10 @@ class ImageClassifier(ClassifierMixin, BaseEstimator):
     def _to_tensor(self, x: np.ndarray, device):
         import torch
 
-        t = torch.as_tensor(np.ascontiguousarray(x), device=device).float()
+        x = np.ascontiguousarray(x)
+        if not x.flags.writeable:  # a read-only memory map: torch wants memory it may write
+            x = x.copy()
+        t = torch.as_tensor(x, device=device).float()
         if x.dtype == np.uint8:
             t = t / 255.0
         t = (t - self.mean_) / self.std_
