@@ -12,9 +12,12 @@ from ._image import TrainingInputError
 class _Tabular(BaseEstimator):
     _estimator_name = ""
 
-    def __init__(self, *, n_estimators: int = 200, max_depth: int | None = None, random_state: int | None = None):
+    def __init__(self, *, n_estimators: int = 200, max_depth: int | None = None, min_samples_leaf: int = 1,
+                 max_features: float | str | None = None, random_state: int | None = None):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features  # None: the forest's own default (a tuning study searches a fraction)
         self.random_state = random_state
 
     def _frame(self, X):
@@ -61,8 +64,9 @@ class _Tabular(BaseEstimator):
         features = self.preprocessor_.fit_transform(self._prepare(frame, categorical)).astype(np.float32)
         self.feature_names_ = [str(n) for n in self.preprocessor_.get_feature_names_out()]
         self._categorical = categorical
+        extra = {"max_features": self.max_features} if self.max_features is not None else {}
         self.model_ = compute.estimator(self._estimator_name, n_estimators=self.n_estimators, max_depth=self.max_depth,
-                                        random_state=self.random_state)
+                                        min_samples_leaf=self.min_samples_leaf, random_state=self.random_state, **extra)
         self._fit_target(features, y)
         return self
 
