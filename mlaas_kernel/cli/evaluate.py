@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ._common import _export_workspace, _fail
 
@@ -12,6 +13,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..models import ModelNotFoundError
 
     _export_workspace()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # loading a pickled model is a one-file download
     try:
         ev = evaluate_run(args.run, top_wrong=args.top_wrong, log=not args.no_log, out=args.out, png=not args.no_png)
     except (ModelNotFoundError, EvaluationError) as exc:

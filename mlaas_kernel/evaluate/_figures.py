@@ -103,12 +103,14 @@ def wrong_images_figure(images, captions: list[str], *, columns: int = 8):
 
 def wrong_rows_figure(frame):
     """The most confidently wrong items of a table, as a table (true, predicted, confidence, features)."""
+    import pandas as pd
     import plotly.graph_objects as go
 
     frame = frame.reset_index()
-    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in frame[c]] for c in frame.columns]
-    fig = go.Figure(go.Table(header={"values": [str(c) for c in frame.columns]}, cells={"values": cells}))
-    fig.update_layout(title=f"The {len(frame)} most confidently wrong predictions", height=_HEIGHT)
+    cells = [["" if pd.isna(v) else f"{v:.3f}" if isinstance(v, float) else str(v) for v in frame[c]] for c in frame.columns]
+    fig = go.Figure(go.Table(header={"values": [str(c) for c in frame.columns]}, cells={"values": cells, "height": 24}))
+    fig.update_layout(title=f"The {len(frame)} most confidently wrong predictions", height=160 + 24 * (len(frame) + 1),
+                      margin={"t": 60, "b": 20})
     return fig
 
 
