@@ -59,7 +59,7 @@ class ConformalClassifier:
         need = min_calibration(level)
         counts = np.bincount(self.cal_labels_, minlength=len(self.classes_)) if self.mondrian else np.array([len(self.cal_scores_)])
         if counts.min() < need:
-            where = (f"class {self.classes_[int(counts.argmin())]!r} has {counts.min()} calibration items" if self.mondrian
+            where = (f"class {self.classes_.tolist()[int(counts.argmin())]!r} has {counts.min()} calibration items" if self.mondrian
                      else f"{counts.min()} calibration items")
             raise ConformalInputError(f"{where}, fewer than the {need} needed at significance {level}: with fewer "
                                       f"every set would hold every class (n < 1/significance - 1); calibrate on more items "
