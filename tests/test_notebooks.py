@@ -18,6 +18,7 @@ PARAMETERS = {
     "label_app.ipynb": [{"n_items": 200}],
     "04_train.ipynb": [{"epochs": 1}],
     "04b_train_tabular.ipynb": [{"n_estimators": 20}],
+    "06_evaluate.ipynb": [{"top_wrong": 8, "png": False}],
     "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
 
@@ -28,6 +29,7 @@ INGESTS = {
     "label_app.ipynb": {"mnist"},
     "04_train.ipynb": {"mnist"},
     "04b_train_tabular.ipynb": {"gpu-benchmarks"},
+    "06_evaluate.ipynb": {"gpu-benchmarks", "mnist"},
 }
 
 
@@ -109,6 +111,12 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         legend = [t.get("name") for t in importance["data"] if t.get("showlegend", True) and t.get("name")]
         assert legend == [], f"the importance chart has a stray legend: {legend}"
         assert n_points(importance["data"][0]["x"]) == n_points(importance["data"][0]["y"]) > 3  # one bar per feature
+    if notebook.name == "06_evaluate.ipynb":
+        assert "classification on the validation split of mnist (2,000 items)" in text and "weakest classes:" in text
+        assert "regression on the test rows of gpu-benchmarks" in text and "worst category:" in text
+        titles = [p["layout"]["title"]["text"] for p in widget_plots(nb)]
+        assert len(titles) == 8 and "The 8 most confidently wrong predictions" in titles  # 4 + the images + 3 regression figures
+        assert any(t.startswith("Reliability (10 equal-width bins, ECE 0.") for t in titles)
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
     from mlaas_kernel.data import list_datasets

@@ -19,7 +19,7 @@ from ._figures import classification_figures, regression_figures, wrong_images_f
 from ._log import log_to_run, write_evaluation
 from ._regression import regression_metrics
 from ._result import Evaluation
-from ._tabular_task import TabularTask, TaskError
+from ._tabular_task import TASK_TAG, TabularTask, TaskError
 
 TOP_WRONG = 16
 
@@ -152,3 +152,18 @@ def evaluate_run(run: str, *, top_wrong: int = TOP_WRONG, log: bool = True, out:
     if log:
         ev.logged = log_to_run(loaded.run_id, ev.scalars(), ev.files, workspace_dir=workspace_dir)
     return ev
+
+
+def latest_run(*, dataset: str, estimator: str | None = None, experiment: str = "mlaas",
+               workspace_dir: str | os.PathLike | None = None) -> str | None:
+    """The id of the newest finished run on ``dataset``: a CNN run when ``estimator`` is ``None``, else
+    a run of that estimator class (``"TabularRegressor"``...) that records its task; ``None`` when there is none."""
+    from ..track import runs
+
+    for run in runs(experiment, workspace_dir=workspace_dir, max_results=500):
+        tags = run.data.tags
+        if run.info.status != "FINISHED" or tags.get("mlaas.dataset") != dataset or tags.get("mlaas.estimator") != estimator:
+            continue
+        if estimator is None or TASK_TAG in tags:
+            return run.info.run_id
+    return None
