@@ -85,13 +85,17 @@ class ConformalClassifier:
 
     def evaluate_scores(self, scores, y, significance: float) -> dict:
         """Coverage (share of items whose set holds the true class), mean set size and per-class coverage."""
-        level = self._check_ready(significance)
-        idx = label_index(self.classes_, y)
-        sets = prediction_sets(self.p_values_scores(scores), level)
-        return summarize(sets, idx, level, self.classes_)
+        return self.evaluate_table(scores, y, significance)[0]
 
     def evaluate(self, X, y, significance: float) -> dict:
         return self.evaluate_scores(self.scorer.score(X), y, significance)
+
+    def evaluate_table(self, scores, y, significance: float, *, ids=None):
+        """``(summary, table)`` of :meth:`evaluate_scores` and :meth:`table` from one draw of p-values."""
+        level = self._check_ready(significance)
+        idx = label_index(self.classes_, y)
+        p = self.p_values_scores(scores)
+        return summarize(prediction_sets(p, level), idx, level, self.classes_), sets_table(p, level, self.classes_, y=y, ids=ids)
 
     def table(self, X, significance: float, *, y=None, ids=None):
         """One row per item: its set, the set's size, and the p-value of each class (``p_<class>``);

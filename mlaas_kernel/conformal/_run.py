@@ -34,78 +34,99 @@ class RunCalibration:
     features: str | None = None  # what the kNN score measured distances on
     notes: list[str] = field(default_factory=list)
 
+    def summary_text(self) -> str:
+        """A few lines for people: coverage against the target, set sizes, where it was logged."""
+        s, a = self.summary, self.significance
+        # sd of one split's coverage: the calibration quantile's spread plus the test items' binomial spread
+        spread = np.sqrt(a * (1 - a) * (1 / self.n_calibration + 1 / s["n"]))
+        lines = [f"run {self.run_id}: {self.name} sets at significance {a:g} (target coverage {1 - a:.1%})",
+                 f"  coverage        {s['coverage']:.2%} of {s['n']:,} items (one split of {self.n_calibration:,} + {s['n']:,} "
+                 f"items varies by about ±{spread:.1%})",
+                 f"  mean set size   {s['mean_set_size']:.3f} classes ({s['singletons']:.1%} single, {s['empty']:.1%} empty)",
+                 f"  calibration     {self.n_calibration:,} items"]
+        worst = min(s["class_coverage"].items(), key=lambda kv: kv[1])
+        lines.append(f"  lowest class    {worst[0]}: {worst[1]:.2%}")
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
 
 def metric_key(kind: str, name: str, significance: float) -> str:
     """``conformal_<kind>_<name>_<level>``, e.g. ``conformal_coverage_lac_0.05``."""
     return f"conformal_{kind}_{name}_{significance:g}"
 
 
-def _split_validation(val_idx: np.ndarray, random_state: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(random_state).permutation(val_idx)
-    half = len(order) // 2
-    return np.sort(order[:half]), np.sort(order[half:])
+def _split_validation(n: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (into the held-out items) of the calibration half and the evaluation half."""
+    order = np.random.default_rng(random_state).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
 
 
-def _scorer(score: str, model, images, y, train_idx, *, k: int, embedding, random_state: int):
-    """The scorer and its inputs' transform: probabilities for lac/aps, features for knn."""
+def _scorer(score: str, classes, *, reference, k: int, embedding, random_state: int):
+    """The scorer, and what turns (model, images) into its input: probabilities for lac/aps, features for knn."""
     if score in ("lac", "aps"):
-        scorer = LAC(model.classes_) if score == "lac" else APS(model.classes_, random_state=random_state)
-        return scorer, model.predict_proba, None
+        scorer = LAC(classes) if score == "lac" else APS(classes, random_state=random_state)
+        return scorer, (lambda model, images: model.predict_proba(images)), None
     if score != "knn":
         raise ConformalInputError(f"score {score!r} is not one of lac, aps, knn")
+    images, labels = reference
     if embedding is None:
         from ._features import PixelPCA
 
-        embedding = PixelPCA(random_state=random_state).fit(images[train_idx])
+        embedding = PixelPCA(random_state=random_state).fit(images)
     describe = getattr(embedding, "describe", None)
-    scorer = KNNScore(k=k).fit(embedding.transform(images[train_idx]), y[train_idx])
-    return scorer, embedding.transform, describe() if describe else type(embedding).__name__
+    scorer = KNNScore(k=k).fit(embedding.transform(images), labels)
+    return scorer, (lambda model, x: embedding.transform(x)), describe() if describe else type(embedding).__name__
+
+
+def _reference(loaded, workspace_dir):
+    """The run's training items (images, labels): the kNN score's reference set."""
+    from .. import data
+    from ..train import split_dataset
+
+    ds = data.load(loaded.dataset, workspace_dir=workspace_dir)
+    seed = loaded.run.data.params.get("random_state", "0")
+    train, _ = split_dataset(ds, random_state=int(seed) if seed.lstrip("-").isdigit() else 0)
+    return np.asarray(ds.images()[train]), ds.labels()[train]
 
 
 def calibrate_run(run: str, *, significance: float = 0.05, score: str = "lac", mondrian: bool = False, k: int = 10,
                   embedding=None, random_state: int = 0, log: bool = True,
                   workspace_dir: str | os.PathLike | None = None) -> RunCalibration:
-    """Calibrate run ``run``'s model on half of its validation split; evaluate on the other half.
+    """Calibrate run ``run``'s model on half of its held-out items; evaluate on the other half.
 
-    ``score`` is ``lac``, ``aps`` or ``knn``; the kNN score measures distances in ``embedding``
-    (anything with ``transform(images)``, fitted on the training items) or, when None, in PCA
-    components of the pixels. ``log`` stores the result on the run (:func:`log_calibration`).
+    The held-out items are those ``mlaas evaluate`` uses (the run's validation split, less its
+    label snapshot's items). ``score`` is ``lac``, ``aps`` or ``knn``; the kNN score measures
+    distances in ``embedding`` (anything with ``transform(images)``, fitted on the training
+    items) or, when None, in PCA components of the pixels, to the run's training items.
+    ``log`` stores the result on the run (:func:`log_calibration`).
     """
-    from .. import data
+    from ..evaluate._run import _cnn_items  # the held-out items, chosen once for evaluation and calibration
     from ..models import load_run_model
-    from ..train import split_dataset
 
     level = check_significance(significance)
+    if score not in ("lac", "aps", "knn"):
+        raise ConformalInputError(f"score {score!r} is not one of lac, aps, knn")
     loaded = load_run_model(run, workspace_dir=workspace_dir)
-    if loaded.dataset is None:
-        raise ConformalInputError(f"run {loaded.run_id} names no dataset (tag mlaas.dataset): cannot find its validation split")
-    ds = data.load(loaded.dataset, workspace_dir=workspace_dir)
-    if ds.kind != "images":
-        raise ConformalInputError(f"run {loaded.run_id} was trained on the {ds.kind} dataset {ds.name!r}: conformal "
-                                  "calibration of runs covers image classifiers for now")
-    images, y = ds.images(), ds.labels()
-    train_idx, val_idx = split_dataset(ds)
-    cal_idx, test_idx = _split_validation(val_idx, random_state)
-    scorer, inputs, features = _scorer(score, loaded.model, images, y, train_idx, k=k, embedding=embedding, random_state=random_state)
+    if loaded.kind != "cnn":
+        raise ConformalInputError(f"run {loaded.run_id} holds a {loaded.kind} model: conformal calibration of runs covers "
+                                  "image classifiers (mlaas train) for now")
+    images, y_idx, _, positions, held_out, notes = _cnn_items(loaded, workspace_dir)
+    classes = np.asarray(loaded.model.classes_)
+    y = classes[y_idx]
+    cal, test = _split_validation(len(y), random_state)
+    reference = _reference(loaded, workspace_dir) if score == "knn" else None
+    scorer, inputs, features = _scorer(score, classes, reference=reference, k=k, embedding=embedding, random_state=random_state)
     predictor = ConformalClassifier(scorer, mondrian=mondrian, random_state=random_state)
-    predictor.calibrate(inputs(images[cal_idx]), y[cal_idx])
-    test_scores = scorer.score(inputs(images[test_idx]))
-    summary = predictor.evaluate_scores(test_scores, y[test_idx], level)
-    table = _table(predictor, test_scores, level, y[test_idx], test_idx)
-    name = score + ("-mondrian" if mondrian else "")
-    notes = [f"calibrated on {len(cal_idx)} of the {len(val_idx)} validation items; evaluated on the other {len(test_idx)}"]
+    predictor.calibrate(inputs(loaded.model, images[cal]), y[cal])
+    test_scores = scorer.score(inputs(loaded.model, images[test]))
+    summary, table = predictor.evaluate_table(test_scores, y[test], level, ids=positions[test])
+    notes = [f"calibrated on {len(cal):,} of {held_out}; evaluated on the other {len(test):,}", *notes]
     if features:
         notes.append(f"kNN distances on {features}")
-    result = RunCalibration(loaded.run_id, name, level, predictor, summary, table, len(cal_idx), features, notes)
+    name = score + ("-mondrian" if mondrian else "")
+    result = RunCalibration(loaded.run_id, name, level, predictor, summary, table, len(cal), features, notes)
     if log:
         log_calibration(result, workspace_dir=workspace_dir)
     return result
-
-
-def _table(predictor: ConformalClassifier, scores, level: float, y, ids):
-    from ._predictor import sets_table
-
-    return sets_table(predictor.p_values_scores(scores), level, predictor.classes_, y=y, ids=ids)
 
 
 def log_calibration(result: RunCalibration, *, workspace_dir: str | os.PathLike | None = None) -> list[str]:

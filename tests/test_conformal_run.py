@@ -1,0 +1,112 @@
+"""Conformal calibration of a real tracked run (a 1-epoch CNN on the bundled MNIST): library and ``mlaas conformal``."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from _cli import mlaas
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A workspace with MNIST and one tracked CNN run (1 epoch), exported as MLAAS_WORKSPACE."""
+    from mlaas_kernel import data
+    from mlaas_kernel.train import train_dataset
+
+    root = tmp_path_factory.mktemp("conformal") / "workspace"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLAAS_WORKSPACE", str(root))
+        mp.setenv("MLAAS_OFFLINE", "1")
+        data.ingest("mnist", progress=False)
+        run_id = train_dataset("mnist", epochs=1).run_id
+        yield root, run_id
+
+
+def _artifact(client, run_id, path, tmp_path):
+    return client.download_artifacts(run_id, path, str(tmp_path))
+
+
+def test_calibrate_run_logs_sets_metrics_and_a_calibration_that_reloads(trained, tmp_path):
+    import pandas as pd
+
+    from mlaas_kernel import conformal, track
+
+    root, run_id = trained
+    result = conformal.calibrate_run(run_id[:10], significance=0.05, score="lac", workspace_dir=root)
+    s = result.summary
+    assert result.run_id == run_id and result.n_calibration == 1000 and s["n"] == 1000
+    # One 1,000/1,000 split: coverage varies by about 1 point (sd); the guarantee itself is tested over
+    # 100 splits in test_conformal.py, so this only bounds it within 5 sd.
+    assert 0.90 <= s["coverage"] <= 1.0 and 0.5 < s["mean_set_size"] < 10
+    assert "one split of 1,000 + 1,000 items varies by about ±1.0%" in result.summary_text()
+    assert "coverage" in result.summary_text() and "calibrated on 1,000 of the validation split of mnist" in result.notes[0]
+    client, _ = track.setup(workspace_dir=root)
+    run = client.get_run(run_id)
+    assert run.data.metrics["conformal_coverage_lac_0.05"] == pytest.approx(s["coverage"])
+    assert run.data.metrics["conformal_mean_set_size_lac_0.05"] == pytest.approx(s["mean_set_size"])
+    sets = pd.read_parquet(_artifact(client, run_id, "conformal/sets_lac_0.05.parquet", tmp_path))
+    assert len(sets) == 1000 and {"item", "set", "size", "label", "covered", "p_0", "p_9"} <= set(sets.columns)
+    assert (sets["size"] == sets["set"].map(len)).all() and sets["covered"].mean() == pytest.approx(s["coverage"])
+    saved = json.loads(open(_artifact(client, run_id, "conformal/calibration_lac.json", tmp_path)).read())
+    assert saved["score"] == "lac" and len(saved["calibration_scores"]) == 1000 and saved["mondrian"] is False
+    again = conformal.ConformalClassifier.from_dict(saved)
+    np.testing.assert_array_equal(again.cal_scores_, result.predictor.cal_scores_)
+
+
+def test_knn_mondrian_on_the_training_items(trained):
+    from mlaas_kernel import conformal
+
+    root, run_id = trained
+    result = conformal.calibrate_run(run_id, significance=0.1, score="knn", mondrian=True, log=False, workspace_dir=root)
+    assert result.name == "knn-mondrian" and "PCA (50 components) of the pixels" in result.features
+    assert 0.83 <= result.summary["coverage"] <= 0.97 and min(result.summary["class_coverage"].values()) > 0.75
+    held_out = set(result.table.index)
+    from mlaas_kernel import data
+    from mlaas_kernel.train import split_dataset
+
+    train, _ = split_dataset(data.load("mnist", workspace_dir=root))
+    assert held_out.isdisjoint(train.tolist())  # the evaluation items are not among the kNN reference items
+
+
+def test_mlaas_conformal_prints_and_logs(trained, jupyter_env):
+    from mlaas_kernel import track
+
+    root, run_id = trained
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(root)}
+    out = mlaas("conformal", run_id, "--significance", "0.1", "--score", "aps", env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"run {run_id}: aps sets at significance 0.1 (target coverage 90.0%)" in out.stdout
+    assert "coverage" in out.stdout and "conformal/sets_aps_0.1.parquet" in out.stdout
+    client, _ = track.setup(workspace_dir=root)
+    assert 0.83 <= client.get_run(run_id).data.metrics["conformal_coverage_aps_0.1"] <= 0.97
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--significance", "0"], 2, "--significance: significance 0.0 is outside (0, 1)"),
+    (["--significance", "much"], 2, "'much' is not a number"),
+    (["--k", "0"], 2, "0 is below 1"),
+])
+def test_mlaas_conformal_refuses_bad_input(trained, jupyter_env, args, code, message):
+    root, run_id = trained
+    out = mlaas("conformal", run_id, "--no-log", *args, env={**jupyter_env, "MLAAS_WORKSPACE": str(root)})
+    assert out.returncode == code and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_too_small_a_calibration_half_is_refused(trained):
+    from mlaas_kernel import conformal
+
+    root, run_id = trained
+    with pytest.raises(conformal.ConformalInputError, match="1000 calibration items, fewer than the 1999 needed at significance 0.0005"):
+        conformal.calibrate_run(run_id, significance=0.0005, log=False, workspace_dir=root)
+    with pytest.raises(conformal.ConformalInputError, match="score 'hinge' is not one of lac, aps, knn"):
+        conformal.calibrate_run(run_id, score="hinge", log=False, workspace_dir=root)
+
+
+def test_mlaas_conformal_names_a_missing_run(trained, jupyter_env):
+    root, _ = trained
+    out = mlaas("conformal", "0123456789abcdef", env={**jupyter_env, "MLAAS_WORKSPACE": str(root)})
+    assert out.returncode == 1 and "mlaas: error: no run '0123456789abcdef'" in out.stderr, out.stderr
