@@ -64,7 +64,7 @@ def start_workers(name: str, n: int, *, until: int, deadline: float, workspace_d
     return workers
 
 
-def fail_trials_of(study, worker_id: str) -> list[int]:
+def fail_trials_of(study, worker_id: str, *, workspace_dir=None) -> list[int]:
     """Mark FAIL the RUNNING trials of a worker that is gone (and end their MLflow runs FAILED); returns their numbers."""
     from optuna.trial import TrialState
 
@@ -76,7 +76,7 @@ def fail_trials_of(study, worker_id: str) -> list[int]:
             except Exception:  # its heartbeat check (another worker) got there first
                 continue
             mark_run(t.user_attrs.get("mlflow_run_id"), FAIL, status="FAILED", experiment=study.user_attrs.get("mlaas.experiment", "mlaas"),
-                     note=f"worker {worker_id} died during trial {t.number}")
+                     workspace_dir=workspace_dir, note=f"worker {worker_id} died during trial {t.number}")
             failed.append(t.number)
     return failed
 
@@ -90,7 +90,7 @@ def _exit_text(rc: int) -> str:
     return f"exit code {rc}"
 
 
-def watch(study, workers: list[Worker], progress, *, poll_seconds: float = 1.0) -> LaunchReport:
+def watch(study, workers: list[Worker], progress, *, workspace_dir=None, poll_seconds: float = 1.0) -> LaunchReport:
     """Wait for the workers, updating ``progress``; a worker that ends badly has its trial failed now, and the others go on."""
     report = LaunchReport()
     try:
@@ -103,7 +103,7 @@ def watch(study, workers: list[Worker], progress, *, poll_seconds: float = 1.0) 
                 w.reported = True
                 if rc != 0:
                     report.failed_workers += 1
-                    lost = fail_trials_of(study, w.id)
+                    lost = fail_trials_of(study, w.id, workspace_dir=workspace_dir)
                     lost_text = f"; its trial {', '.join(map(str, lost))} is marked FAIL" if lost else ""
                     report.notes.append(f"worker {w.index} (pid {w.proc.pid}) ended: {_exit_text(rc)}{lost_text}; "
                                         f"the other workers go on. Its log ({w.log}) ends:\n{w.tail()}")
@@ -117,7 +117,7 @@ def watch(study, workers: list[Worker], progress, *, poll_seconds: float = 1.0) 
                 w.proc.terminate()
         for w in workers:
             w.proc.wait()
-            fail_trials_of(study, w.id)
+            fail_trials_of(study, w.id, workspace_dir=workspace_dir)
         report.notes.append("interrupted: the workers were stopped, their running trials marked FAIL; --resume continues the study")
     progress.update()
     return report

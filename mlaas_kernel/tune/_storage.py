@@ -8,6 +8,7 @@ mid-trial leaves that trial FAIL (not RUNNING forever) without home-made bookkee
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -56,12 +57,33 @@ def storage(workspace_dir: str | os.PathLike | None = None, *, heartbeat: bool =
 
     url = url or storage_url(workspace_dir)
     if url.startswith("sqlite:///"):
-        _wal(Path(url[len("sqlite:///"):]))
+        path = Path(url[len("sqlite:///"):])
+        _wal(path)
+        with _lock(path):  # two processes making the tables at once: one gets "table studies already exists"
+            return _rdb(url, heartbeat)
+    return _rdb(url, heartbeat)
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    import fcntl
+
+    with open(path.with_name(f".{path.name}.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _rdb(url: str, heartbeat: bool):
+    import warnings
+
+    import optuna
+
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     hb = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS,
           "heartbeat_stale_trial_callback": _on_stale_trial} if heartbeat else {}
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **hb)

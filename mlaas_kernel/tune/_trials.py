@@ -85,7 +85,7 @@ class CNNObjective:
                             tags=trial_tags(trial.study, trial, self.parent_run_id), experiment=self.spec.experiment,
                             random_state=self.random_state, workspace_dir=self.workspace_dir, **params)
         trial.set_user_attr("mlflow_run_id", res.run_id)
-        trial.set_user_attr("epochs_run", res.epochs_run)
+        trial.set_user_attr("epochs_run", callback.pruned_at or res.epochs_run)  # (the loop's one step more is not an epoch)
         trial.set_user_attr("epochs_planned", int(params.get("epochs") or res.epochs_run))
         if callback.pruned_at is not None:
             mark_run(res.run_id, PRUNED, experiment=self.spec.experiment, workspace_dir=self.workspace_dir,

@@ -114,16 +114,16 @@ def tune(dataset: str, *, n_trials: int = 20, workers: int = 1, study: str | Non
     spec = _spec(dataset, model, space, target, experiment, ws)
     name = study or default_study_name(spec)
     st = open_study(name, spec, resume=resume, pruner=pruner, startup_trials=startup_trials, workspace_dir=ws, heartbeat=False)
+    first = len(st.trials)  # this run's trials are numbered from here (enqueued ones too)
     for params in enqueue:
         st.enqueue_trial(dict(params), skip_if_exists=True)
-    first = len(st.trials)
     prior = count_trials(st)
     until = prior.complete + prior.pruned + n_trials
     parent = open_parent(st, spec, n_trials=n_trials, workspace_dir=ws)
     t0 = time.perf_counter()
     bar = StudyProgress(st, total=n_trials, first_number=first, show=progress)
     try:
-        report = watch(st, start_workers(name, workers, until=until, deadline=time.time() + timeout if timeout else 0.0, workspace_dir=ws), bar)
+        report = watch(st, start_workers(name, workers, until=until, deadline=time.time() + timeout if timeout else 0.0, workspace_dir=ws), bar, workspace_dir=ws)
     finally:
         bar.close()
     counts = count_trials(st, first_number=first)
