@@ -3,6 +3,7 @@ bundled MNIST digits, random forests on the real GPU table, read back with Mlflo
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,7 +69,9 @@ def test_the_gpu_table_regression_is_rebuilt_from_the_run(runs, client):
     assert m.r2 == pytest.approx(runs["reg_metrics"]["r2"]) and m.mae == pytest.approx(runs["reg_metrics"]["mae"])  # the same test rows
     assert m.n_items == 580 and set(ev.table["category"]) == {"Desktop", "Mobile", "Workstation", "Unknown"}  # 2,317 GPUs, a quarter
     assert ev.table["mae"].is_monotonic_decreasing and m.worst_category == ev.table["category"][0]
-    assert ev.out_dir == runs["root"] / "runs" / runs["reg"] / "evaluation" and (ev.out_dir / "residuals.html").is_file()
+    artifacts = client.get_run(runs["reg"]).info.artifact_uri.removeprefix("file://")
+    assert ev.out_dir == Path(artifacts) / "evaluation" and (ev.out_dir / "residuals.html").is_file()  # where the summary says
+    assert not (runs["root"] / "runs" / runs["reg"]).exists()  # no second copy
     logged = client.get_run(runs["reg"]).data.metrics
     assert logged["eval_r2"] == pytest.approx(m.r2) and logged[f"eval_mae_{m.worst_category}"] == pytest.approx(ev.table["mae"][0])
 
@@ -76,7 +79,11 @@ def test_the_gpu_table_regression_is_rebuilt_from_the_run(runs, client):
 def test_the_gpu_category_classifier_shows_its_wrong_rows(runs):
     from mlaas_kernel.evaluate import evaluate_run
 
+    folder = runs["root"] / "runs" / runs["clf"] / "evaluation"  # where an unlogged evaluation goes
+    folder.mkdir(parents=True)
+    (folder / "roc.png").write_bytes(b"an earlier evaluation's figure")
     ev = evaluate_run(runs["clf"], top_wrong=5, png=False, log=False)
+    assert ev.out_dir == folder and (folder / "roc.html").is_file() and not (folder / "roc.png").exists()  # no stale PNG beside it
     assert ev.metrics.accuracy == pytest.approx(runs["clf_metrics"]["accuracy"])
     assert ev.metrics.classes == ["Desktop", "Mobile", "Workstation"] and ev.logged == []
     assert list(ev.wrong.columns) == ["true", "predicted", "confidence"] and len(ev.wrong) == 5

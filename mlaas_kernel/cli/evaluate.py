@@ -44,6 +44,6 @@ def register(sub) -> None:
     p.add_argument("run", metavar="RUN", help="a run id, a unique prefix of one (8 characters or more), or runs:/ID")
     p.add_argument("--no-log", action="store_true", help="write the figures but log nothing onto the run")
     p.add_argument("--top-wrong", type=non_negative_int, default=16, metavar="N", help="how many of the most confidently wrong items to show (default 16)")
-    p.add_argument("--out", metavar="DIR", help="where the figures and metrics.json go (default: the workspace's runs/RUN/evaluation)")
+    p.add_argument("--out", metavar="DIR", help="also write the figures and metrics.json here (default: in the run's evaluation/ artifacts only; with --no-log, the workspace's runs/RUN/evaluation)")
     p.add_argument("--no-png", action="store_true", help="HTML figures only (PNG export starts a headless Chromium: a few seconds)")
     p.set_defaults(func=cmd_evaluate)

@@ -68,6 +68,9 @@ def write_evaluation(figures: dict, numbers: dict, folder: str | os.PathLike, *,
     if png:
         pngs, why = _write_png(figures, folder)
         files += pngs
+    if not png or why:  # a PNG left from an earlier evaluation would not match its HTML
+        for name in figures:
+            (folder / f"{name}.png").unlink(missing_ok=True)
     if why:
         numbers = {**numbers, "notes": [*numbers.get("notes", []), why]}
     text = json.dumps(numbers, indent=2, default=_jsonable)

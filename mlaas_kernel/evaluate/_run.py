@@ -128,9 +128,9 @@ def evaluate_run(run: str, *, top_wrong: int = TOP_WRONG, log: bool = True, out:
     """Evaluate run ``run`` (an id, a unique prefix of one, or ``runs:/ID``) on its held-out data.
 
     ``top_wrong`` most confidently wrong items are shown; the figures (HTML, and PNG when ``png``)
-    and ``metrics.json`` go to ``out`` (default ``runs/<run id>/evaluation`` in the workspace);
-    with ``log`` the numbers become ``eval_*`` metrics of the run and the files its
-    ``evaluation/`` artifacts. Raises :class:`~mlaas_kernel.models.ModelNotFoundError` for an
+    and ``metrics.json`` go to ``out``; with ``log`` the numbers become ``eval_*`` metrics of the
+    run and the files its ``evaluation/`` artifacts (without ``out`` they are kept there only;
+    with neither, in ``runs/<run id>/evaluation`` in the workspace). Raises :class:`~mlaas_kernel.models.ModelNotFoundError` for an
     unknown run or one without a model, :class:`EvaluationError` when it cannot be evaluated.
     """
     from ..data import workspace
@@ -145,13 +145,43 @@ def evaluate_run(run: str, *, top_wrong: int = TOP_WRONG, log: bool = True, out:
         ev = _evaluate_tabular(loaded, top_wrong=top_wrong, n_bins=n_bins, workspace_dir=workspace_dir)
     else:
         raise EvaluationError(f"run {loaded.run_id} holds a {loaded.kind!r} model, which evaluation does not know")
-    ev.out_dir = Path(out) if out is not None else workspace(workspace_dir) / "runs" / loaded.run_id / "evaluation"
-    ev.files, why = write_evaluation(ev.figures, ev.numbers(), ev.out_dir, png=png)
-    if why:
-        ev.notes.append(why)
-    if log:
-        ev.logged = log_to_run(loaded.run_id, ev.scalars(), ev.files, workspace_dir=workspace_dir)
+    _write_and_log(ev, out, log=log, png=png, default=workspace(workspace_dir) / "runs" / loaded.run_id / "evaluation",
+                   workspace_dir=workspace_dir)
     return ev
+
+
+def _write_and_log(ev: Evaluation, out, *, log: bool, png: bool, default: Path, workspace_dir) -> None:
+    """Write the files to ``out``. Logged without an ``out``, they are written to a scratch folder and
+    then live in the run's artifacts only (no second copy of several MB of HTML in the workspace)."""
+    import shutil
+    import tempfile
+
+    folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="mlaas-eval-")) if log else default
+    try:
+        ev.files, why = write_evaluation(ev.figures, ev.numbers(), folder, png=png)
+        if why:
+            ev.notes.append(why)
+        ev.out_dir = folder
+        if log:
+            ev.logged = log_to_run(ev.run_id, ev.scalars(), ev.files, workspace_dir=workspace_dir)
+            if out is None:
+                ev.out_dir = _artifact_folder(ev.run_id, workspace_dir)
+                ev.files = [ev.out_dir / p.name for p in ev.files]
+    finally:
+        if out is None and log:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _artifact_folder(run_id: str, workspace_dir) -> Path:
+    """Where the run's ``evaluation/`` artifacts are: a local folder for the embedded store, else their URI."""
+    from urllib.parse import unquote, urlparse
+
+    from ..track import setup
+    from ._log import ARTIFACT_DIR
+
+    uri = setup(workspace_dir=workspace_dir)[0].get_run(run_id).info.artifact_uri.rstrip("/")
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) / ARTIFACT_DIR if parsed.scheme in ("", "file") else Path(f"{uri}/{ARTIFACT_DIR}")
 
 
 def latest_run(*, dataset: str, estimator: str | None = None, experiment: str = "mlaas",
