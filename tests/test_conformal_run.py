@@ -53,6 +53,9 @@ def test_calibrate_run_logs_sets_metrics_and_a_calibration_that_reloads(trained,
     assert (sets["size"] == sets["set"].map(len)).all() and sets["covered"].mean() == pytest.approx(s["coverage"])
     saved = json.loads(open(_artifact(client, run_id, "conformal/calibration_lac.json", tmp_path)).read())
     assert saved["score"] == "lac" and len(saved["calibration_scores"]) == 1000 and saved["mondrian"] is False
+    frame = result.over_splits((0.05, 0.1), n_splits=50)  # the split above is one draw; over 50 the mean meets the target
+    se = frame["coverage_sd"] / np.sqrt(50)
+    assert ((frame["coverage"] - frame["target"]).abs() < 4 * se + 1 / 1001).all() and (frame["coverage_sd"] < 0.03).all(), frame
     again = conformal.ConformalClassifier.from_dict(saved)
     np.testing.assert_array_equal(again.cal_scores_, result.predictor.cal_scores_)
 

@@ -19,6 +19,7 @@ PARAMETERS = {
     "04_train.ipynb": [{"epochs": 1}],
     "04b_train_tabular.ipynb": [{"n_estimators": 20}],
     "06_evaluate.ipynb": [{"top_wrong": 8, "png": False}],
+    "08_conformal.ipynb": [{"epochs": 1, "levels": [0.05, 0.1], "n_show": 5, "n_splits": 20}],
     "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
 
@@ -30,6 +31,7 @@ INGESTS = {
     "04_train.ipynb": {"mnist"},
     "04b_train_tabular.ipynb": {"gpu-benchmarks"},
     "06_evaluate.ipynb": {"gpu-benchmarks", "mnist"},
+    "08_conformal.ipynb": {"mnist"},
 }
 
 
@@ -117,6 +119,15 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         titles = [p["layout"]["title"]["text"] for p in widget_plots(nb)]
         assert len(titles) == 8 and "The 8 most confidently wrong predictions" in titles  # 4 + the images + 3 regression figures
         assert any(t.startswith("Reliability (10 equal-width bins, ECE 0.") for t in titles)
+    if notebook.name == "08_conformal.ipynb":
+        for score in ("lac", "aps", "knn"):
+            assert f"{score} sets at significance 0.05 (target coverage 95.0%)" in text
+        assert "kNN distances on PCA (50 components) of the pixels" in text and "p_9" in text
+        [chart] = widget_plots(nb)
+        names = [t["name"] for t in chart["data"]]
+        assert names[0] == "ideal: 1 - significance" and {"lac", "aps", "knn"} <= set(names)
+        assert all(n_points(t["x"]) == 2 for t in chart["data"])  # the two levels asked for
+        assert chart["data"][1]["error_y"]["visible"] and "coverage_sd" in text
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
     from mlaas_kernel.data import list_datasets

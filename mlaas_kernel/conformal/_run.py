@@ -33,6 +33,22 @@ class RunCalibration:
     n_calibration: int
     features: str | None = None  # what the kNN score measured distances on
     notes: list[str] = field(default_factory=list)
+    scores: Any = None  # the score matrix of all held-out items (calibration and evaluation)
+    labels: Any = None
+    evaluation: Any = None  # positions of the evaluation half in ``scores``
+
+    def levels(self, levels=(0.01, 0.02, 0.05, 0.1, 0.2)):
+        """Coverage and mean set size on this split's evaluation half at each significance (a pandas table)."""
+        from ._figures import evaluate_levels
+
+        return evaluate_levels(self.predictor, self.scores[self.evaluation], self.labels[self.evaluation], levels, name=self.name)
+
+    def over_splits(self, levels=(0.01, 0.02, 0.05, 0.1, 0.2), *, n_splits: int = 100):
+        """Mean coverage and set size over ``n_splits`` random halvings of the held-out items (and one split's spread)."""
+        from ._figures import coverage_over_splits
+
+        return coverage_over_splits(self.predictor.scorer, self.scores, self.labels, levels, n_splits=n_splits,
+                                    mondrian=self.predictor.mondrian, name=self.name)
 
     def summary_text(self) -> str:
         """A few lines for people: coverage against the target, set sizes, where it was logged."""
@@ -116,14 +132,14 @@ def calibrate_run(run: str, *, significance: float = 0.05, score: str = "lac", m
     reference = _reference(loaded, workspace_dir) if score == "knn" else None
     scorer, inputs, features = _scorer(score, classes, reference=reference, k=k, embedding=embedding, random_state=random_state)
     predictor = ConformalClassifier(scorer, mondrian=mondrian, random_state=random_state)
-    predictor.calibrate(inputs(loaded.model, images[cal]), y[cal])
-    test_scores = scorer.score(inputs(loaded.model, images[test]))
-    summary, table = predictor.evaluate_table(test_scores, y[test], level, ids=positions[test])
+    scores = scorer.score(inputs(loaded.model, images))
+    predictor.calibrate_scores(scores[cal], y[cal])
+    summary, table = predictor.evaluate_table(scores[test], y[test], level, ids=positions[test])
     notes = [f"calibrated on {len(cal):,} of {held_out}; evaluated on the other {len(test):,}", *notes]
     if features:
         notes.append(f"kNN distances on {features}")
     name = score + ("-mondrian" if mondrian else "")
-    result = RunCalibration(loaded.run_id, name, level, predictor, summary, table, len(cal), features, notes)
+    result = RunCalibration(loaded.run_id, name, level, predictor, summary, table, len(cal), features, notes, scores, y, test)
     if log:
         log_calibration(result, workspace_dir=workspace_dir)
     return result
