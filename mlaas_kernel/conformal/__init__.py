@@ -12,12 +12,12 @@ run and logs the sets, metrics and calibration onto it (``mlaas conformal RUN``)
 
 from ._checks import ConformalInputError, check_significance, min_calibration
 from ._features import PixelPCA
-from ._figures import coverage_figure, evaluate_levels
+from ._figures import coverage_figure, coverage_over_splits, evaluate_levels
 from ._predictor import ConformalClassifier
 from ._pvalues import p_values, prediction_sets
 from ._run import RunCalibration, calibrate_run, log_calibration, metric_key
 from ._scores import APS, KNNScore, LAC, SCORES
 
 __all__ = ["APS", "ConformalClassifier", "ConformalInputError", "KNNScore", "LAC", "PixelPCA", "RunCalibration", "SCORES",
-           "calibrate_run", "check_significance", "coverage_figure", "evaluate_levels", "log_calibration", "metric_key",
+           "calibrate_run", "check_significance", "coverage_figure", "coverage_over_splits", "evaluate_levels", "log_calibration", "metric_key",
            "min_calibration", "p_values", "prediction_sets"]
