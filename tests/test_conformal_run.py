@@ -91,7 +91,7 @@ def test_mlaas_conformal_prints_and_logs(trained, jupyter_env):
 @pytest.mark.parametrize("args, code, message", [
     (["--significance", "0"], 2, "--significance: significance 0.0 is outside (0, 1)"),
     (["--significance", "much"], 2, "'much' is not a number"),
-    (["--k", "0"], 2, "0 is below 1"),
+    (["--k", "0"], 2, "argument --k: 0 must be at least 1"),
 ])
 def test_mlaas_conformal_refuses_bad_input(trained, jupyter_env, args, code, message):
     root, run_id = trained

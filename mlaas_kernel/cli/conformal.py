@@ -6,6 +6,7 @@ import argparse
 import os
 
 from ._common import _export_workspace, _fail
+from .train import positive_int
 
 
 def cmd_conformal(args: argparse.Namespace) -> int:
@@ -40,16 +41,6 @@ def _level(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a level in (0, 1), e.g. 0.05") from None
 
 
-def _k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is below 1")
-    return value
-
-
 def register(sub) -> None:
     """Add this module's commands to the ``mlaas`` parser."""
     p = sub.add_parser("conformal", help="prediction sets with guaranteed coverage for a run's model (conformal calibration)",
@@ -65,7 +56,7 @@ def register(sub) -> None:
                    help="nonconformity: lac = 1 - p(class) (smallest sets), aps = cumulative probability (adapts to hard "
                    "items), knn = distances to the nearest training items of each class (PCA of the pixels) (default lac)")
     p.add_argument("--mondrian", action="store_true", help="calibrate each class on its own items, so each class is covered")
-    p.add_argument("--k", type=_k, default=10, help="neighbours per class for --score knn (default 10)")
+    p.add_argument("--k", type=positive_int, default=10, help="neighbours per class for --score knn (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration/evaluation split and the randomisation (default 0)")
     p.add_argument("--no-log", action="store_true", help="print the figures but log nothing onto the run")
     p.set_defaults(func=cmd_conformal)
