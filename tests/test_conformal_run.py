@@ -56,8 +56,14 @@ def test_calibrate_run_logs_sets_metrics_and_a_calibration_that_reloads(trained,
     frame = result.over_splits((0.05, 0.1), n_splits=50)  # the split above is one draw; over 50 the mean meets the target
     se = frame["coverage_sd"] / np.sqrt(50)
     assert ((frame["coverage"] - frame["target"]).abs() < 4 * se + 1 / 1001).all() and (frame["coverage_sd"] < 0.03).all(), frame
-    again = conformal.ConformalClassifier.from_dict(saved)
+    again = conformal.load_calibration(run_id[:12], name="lac", workspace_dir=root)
     np.testing.assert_array_equal(again.cal_scores_, result.predictor.cal_scores_)
+    proba = np.asarray(result.scores[:5])  # LAC scores of held-out items: 1 - p, so p = 1 - score
+    np.testing.assert_array_equal(again.predict_set(1 - proba, 0.05).shape, (5, 10))
+    from mlaas_kernel.models import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match=r"has no conformal/calibration_aps-mondrian.json \(calibrations it has: lac"):
+        conformal.load_calibration(run_id, name="aps-mondrian", workspace_dir=root)
 
 
 def test_knn_mondrian_on_the_training_items(trained):

@@ -7,7 +7,8 @@
 
 Scores: :class:`LAC`, :class:`APS` (softmax) and :class:`KNNScore` (any feature matrix, e.g. an
 embedding); ``mondrian=True`` calibrates per class. :func:`calibrate_run` does it for a tracked
-run and logs the sets, metrics and calibration onto it (``mlaas conformal RUN``).
+run and logs the sets, metrics and calibration onto it (``mlaas conformal RUN``);
+:func:`load_calibration` loads that calibration back (for an endpoint).
 """
 
 from ._checks import ConformalInputError, check_significance, min_calibration
@@ -15,9 +16,9 @@ from ._features import PixelPCA
 from ._figures import coverage_figure, coverage_over_splits, evaluate_levels
 from ._predictor import ConformalClassifier
 from ._pvalues import p_values, prediction_sets
-from ._run import RunCalibration, calibrate_run, log_calibration, metric_key
+from ._run import RunCalibration, calibrate_run, load_calibration, log_calibration, metric_key
 from ._scores import APS, KNNScore, LAC, SCORES
 
 __all__ = ["APS", "ConformalClassifier", "ConformalInputError", "KNNScore", "LAC", "PixelPCA", "RunCalibration", "SCORES",
-           "calibrate_run", "check_significance", "coverage_figure", "coverage_over_splits", "evaluate_levels", "log_calibration", "metric_key",
-           "min_calibration", "p_values", "prediction_sets"]
+           "calibrate_run", "check_significance", "coverage_figure", "coverage_over_splits", "evaluate_levels",
+           "load_calibration", "log_calibration", "metric_key", "min_calibration", "p_values", "prediction_sets"]

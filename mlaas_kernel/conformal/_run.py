@@ -17,7 +17,7 @@ from ._checks import ConformalInputError, check_significance
 from ._predictor import ConformalClassifier
 from ._scores import APS, LAC, KNNScore
 
-__all__ = ["RunCalibration", "calibrate_run", "log_calibration", "metric_key"]
+__all__ = ["RunCalibration", "calibrate_run", "load_calibration", "log_calibration", "metric_key"]
 
 
 @dataclass
@@ -173,3 +173,25 @@ def log_calibration(result: RunCalibration, *, workspace_dir: str | os.PathLike 
         Metric(metric_key("coverage", result.name, result.significance), result.summary["coverage"], now, 0),
         Metric(metric_key("mean_set_size", result.name, result.significance), result.summary["mean_set_size"], now, 0)])
     return [f"conformal/{sets_name}", f"conformal/{cal_name}"]
+
+
+def load_calibration(run: str, *, name: str = "lac", scorer=None, workspace_dir: str | os.PathLike | None = None) -> ConformalClassifier:
+    """The calibrated classifier :func:`log_calibration` stored on run ``run`` as ``conformal/calibration_<name>.json``
+    (what an endpoint loads to return sets); a kNN calibration needs its fitted ``scorer``."""
+    import json
+    import tempfile
+
+    from ..models import ModelNotFoundError, find_run
+    from ..track import setup
+
+    found = find_run(run, workspace_dir=workspace_dir)
+    client, _ = setup(workspace_dir=workspace_dir)
+    wanted = f"conformal/calibration_{name}.json"
+    held = sorted(a.path for a in client.list_artifacts(found.info.run_id, "conformal"))
+    if wanted not in held:
+        have = ", ".join(p.split("calibration_", 1)[1][:-5] for p in held if "/calibration_" in p) or "none"
+        raise ModelNotFoundError(f"run {found.info.run_id} has no {wanted} (calibrations it has: {have}); "
+                                 f"make one with `mlaas conformal {found.info.run_id[:8]} --score {name.split('-')[0]}`")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = json.loads(open(client.download_artifacts(found.info.run_id, wanted, tmp)).read())
+    return ConformalClassifier.from_dict(data, scorer=scorer)
