@@ -57,6 +57,7 @@ def _client(ws):
     return track.setup(workspace_dir=ws)[0]
 
 
+@pytest.mark.slow
 def test_study_prunes_tracks_parent_and_children_and_resumes(digits_ws):
     """One study: a good trial, a diverging one the median pruner stops after its first epoch, one sampled;
     then --resume adds a trial; a reuse of the name with another space is refused naming both."""
@@ -104,6 +105,7 @@ def test_study_prunes_tracks_parent_and_children_and_resumes(digits_ws):
         tune("digits", n_trials=1, study="nope", resume=True, workspace_dir=digits_ws, progress=False)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_goes_on(digits_ws):
     from optuna.trial import TrialState
 

@@ -13,7 +13,8 @@ from .train import positive_int
 
 def dashboard_command(url: str, port: int) -> list[str]:
     """optuna-dashboard on the study storage, loopback only."""
-    return [sys.executable, "-m", "optuna_dashboard", url, "--host", "127.0.0.1", "--port", str(port)]
+    return [sys.executable, "-c", "import sys; from optuna_dashboard._cli import main; sys.exit(main())", url,
+            "--host", "127.0.0.1", "--port", str(port), "--quiet"]
 
 
 def _print_result(res) -> None:
