@@ -3,11 +3,12 @@ softmax scores (LAC, APS) of the real CNN against the kNN score on an embedding,
 time and prediction time per 1,000 items.
 
 The CNN is ``train_dataset("mnist")`` with default settings, trained once in a scratch workspace
-(or ``--workspace DIR --run RUN`` reuses one). Its 2,000 held-out digits are halved 100 times at
-random into 1,000 calibration and 1,000 evaluation items (Mondrian rows: 1,400 and 600, so each digit
-has the 99 calibration items significance 0.01 needs); coverage and set size are the means over those splits. The kNN score measures distances to the 8,000 training
-digits in ``--embedding``: ``pca`` (50 PCA components of the pixels) or ``siamese`` (the metric-
-learning embedding of ``mlaas_kernel.train.train_embedding``, trained once with its defaults).
+(or ``--workspace DIR --run RUN`` reuses one). Its 2,000 held-out digits are split 100 times at
+random into 1,000 calibration and 1,000 evaluation items (Mondrian rows: 1,400 and 600, so each
+digit has the 99 calibration items significance 0.01 needs); coverage and set size are the means
+over those splits. The kNN score measures distances to the 8,000 training digits in
+``--embedding``: ``pca`` (50 PCA components of the pixels) or ``siamese`` (the metric-learning
+embedding of ``mlaas_kernel.train.train_embedding``, trained once with its defaults).
 
 Times, on one split: ``calibrate`` scores the 1,000 calibration items (the model's forward pass or
 the embedding and kNN search) and calibrates; ``predict / 1,000`` scores 1,000 new items and gives
