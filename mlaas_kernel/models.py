@@ -5,7 +5,9 @@
 
 - a CNN (``train_dataset``): ``models/<dataset>/<run id>/model.pt`` in the workspace, or the run's
   ``model/model.pt`` artifact when the workspace copy is gone;
-- a fitted estimator recorded by ``track.log_estimator`` (the run's ``model/model.pkl`` artifact).
+- a fitted estimator recorded by ``track.log_estimator`` (the run's ``model/model.pkl`` artifact);
+- an embedding (``train_embedding``): ``models/<dataset>/<run id>/embedding.pt``, or the run's
+  ``model/embedding.pt`` artifact (an :class:`~mlaas_kernel.train.EmbeddingNet`: ``transform``, kNN ``predict``).
 
 A run with neither raises :class:`ModelNotFoundError`, naming the run and what it does hold.
 """
@@ -69,14 +71,23 @@ def _artifact(client, run_id: str, path: str) -> Path | None:
     return Path(client.download_artifacts(run_id, path, tempfile.mkdtemp(prefix="mlaas-model-")))
 
 
-def _load_cnn(client, run, workspace_dir) -> tuple[Any, str] | None:
+def _network_file(client, run, workspace_dir, filename: str) -> tuple[Any, str] | None:
+    """A network written by mlaas train: ``models/<dataset>/<run id>/FILENAME``, or the run's ``model/FILENAME`` artifact."""
     from .data import workspace
     from .train import load_model
 
     dataset = run.data.tags.get("mlaas.dataset")
-    local = workspace(workspace_dir) / "models" / str(dataset) / run.info.run_id / "model.pt"
-    path = local if dataset and local.is_file() else _artifact(client, run.info.run_id, "model/model.pt")
+    local = workspace(workspace_dir) / "models" / str(dataset) / run.info.run_id / filename
+    path = local if dataset and local.is_file() else _artifact(client, run.info.run_id, f"model/{filename}")
     return (load_model(path), str(path)) if path is not None else None
+
+
+def _load_cnn(client, run, workspace_dir) -> tuple[Any, str] | None:
+    return _network_file(client, run, workspace_dir, "model.pt")
+
+
+def _load_embedding(client, run, workspace_dir) -> tuple[Any, str] | None:
+    return _network_file(client, run, workspace_dir, "embedding.pt")
 
 
 def _load_pickle(client, run, workspace_dir) -> tuple[Any, str] | None:
@@ -87,7 +98,7 @@ def _load_pickle(client, run, workspace_dir) -> tuple[Any, str] | None:
 
 
 # kind -> loader(client, run, workspace_dir) returning (model, source) or None; tried in order.
-LOADERS: dict[str, Callable] = {"cnn": _load_cnn, "estimator": _load_pickle}
+LOADERS: dict[str, Callable] = {"cnn": _load_cnn, "estimator": _load_pickle, "embedding": _load_embedding}
 
 
 def load_run_model(run: str, *, workspace_dir: str | os.PathLike | None = None, kinds: tuple[str, ...] | None = None) -> LoadedModel:

@@ -19,6 +19,7 @@ PARAMETERS = {
     "04_train.ipynb": [{"epochs": 1}],
     "04b_train_tabular.ipynb": [{"n_estimators": 20}],
     "06_evaluate.ipynb": [{"top_wrong": 8, "png": False}],
+    "07_embedding.ipynb": [{"epochs": 1, "view_samples": 300}],
     "08_conformal.ipynb": [{"epochs": 1, "levels": [0.05, 0.1], "n_show": 5, "n_splits": 20}],
     "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
@@ -31,6 +32,7 @@ INGESTS = {
     "04_train.ipynb": {"mnist"},
     "04b_train_tabular.ipynb": {"gpu-benchmarks"},
     "06_evaluate.ipynb": {"gpu-benchmarks", "mnist"},
+    "07_embedding.ipynb": {"mnist"},
     "08_conformal.ipynb": {"mnist"},
 }
 
@@ -106,6 +108,13 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         assert "label snapshot: mnist@sha256:" in text
     if notebook.name == "04_train.ipynb":
         assert "run id: " in text and "validation accuracy: 0.9" in text  # one epoch on 8,000 digits
+    if notebook.name == "07_embedding.ipynb":
+        assert "validation silhouette: 0." in text and "validation kNN accuracy: 0.9" in text  # one epoch on 8,000 digits
+        titles = [(p, p["layout"].get("title", {}).get("text", "")) for p in widget_plots(nb)]  # the monitor's chart has none
+        [curve] = [p for p, title in titles if "silhouette and kNN accuracy per epoch" in title]
+        [view] = [p for p, title in titles if "validation digits, coloured by class" in title]
+        assert n_points(curve["data"][0]["y"]) == 1 and len(view["data"]) == 10  # one epoch; one trace per digit
+        assert sum(n_points(t["x"]) for t in view["data"]) == params["view_samples"]
     if notebook.name == "04b_train_tabular.ipynb":
         assert "accuracy 0." in text and "R² 0." in text
         figures = [o["data"]["application/vnd.plotly.v1+json"] for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]

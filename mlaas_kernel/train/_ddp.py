@@ -18,7 +18,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m mlaas_kernel.train._ddp")
     p.add_argument("dataset")
-    p.add_argument("--options", required=True, help="JSON keyword arguments of train_dataset")
+    p.add_argument("--options", required=True, help="JSON keyword arguments of train_dataset (or, with \"model\": \"embedding\", of train_embedding)")
     args = p.parse_args(argv)
     options = json.loads(args.options)
     cuda = torch.cuda.is_available() and options.get("device", "auto") != "cpu"
@@ -32,9 +32,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
+        from ._embedding_run import train_embedding
         from ._run import train_dataset
 
-        result = train_dataset(args.dataset, **options)
+        train = train_embedding if options.pop("model", "cnn") == "embedding" else train_dataset
+        result = train(args.dataset, **options)
         if dist.get_rank() == 0:
             print("MLAAS_RESULT " + json.dumps({"run_id": result.run_id, "metrics": result.metrics,
                                                 "model_path": str(result.model_path), "stopped": result.stopped,

@@ -8,12 +8,14 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ._checkpoints import CHECKPOINT, find_checkpoint
-from ._image import ImageClassifier, TrainingInputError, TrainingWarning
+from ._checkpoints import CHECKPOINTS, find_checkpoint
+from ._image import ImageClassifier
+from ._inputs import TrainingInputError, TrainingWarning
+from ._session import process_group
 
 MIN_VALIDATION = 50  # fewer held-out items than this make validation accuracy noise
 
@@ -28,6 +30,7 @@ class TrainResult:
     tracking_seconds: float = 0.0
     training_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)  # one record per epoch (loss, validation metrics...)
 
 
 def split_dataset(ds, *, validation_fraction: float = 0.2, random_state: int = 0):
@@ -76,25 +79,62 @@ def train_dataset(
     study searches over); ``run_name`` and ``tags`` go on the MLflow run (a study's trials carry
     their parent run's id there).
     """
-    import torch
+    run = start_run(name, kind="cnn", epochs=epochs, labels=labels, resume=resume, track=track, callbacks=callbacks,
+                    random_state=random_state, experiment=experiment, run_name=run_name, tags=tags,
+                    workspace_dir=workspace_dir, verbose=verbose)
+    plan = run.plan
+    clf = ImageClassifier(epochs=epochs, batch_size=_first(batch_size, plan.get("batch_size"), 128),
+                          max_lr=_first(max_lr, plan.get("max_lr"), 3e-3), width=plan.get("width", width),
+                          dropout=plan.get("dropout", dropout), weight_decay=plan.get("weight_decay", weight_decay),
+                          device=device, compile=compile, **run.estimator_options(resume), verbose=verbose)
+    clf.fit(run.items.images[run.items.train], run.items.y_train, validation_data=run.items.validation, run_state=run.run_state)
+    return finish_run(clf, run, "model.pt", lambda tracker: _log_confusion(clf, run.items, tracker))
 
+
+@dataclass
+class Run:
+    """A training run being set up: the dataset and its items, the tracker, the checkpoint folder, a resumed run's plan."""
+
+    ds: Any
+    items: "_Items"
+    tracker: Any
+    ckpt_path: Path | None
+    plan: dict
+    notes: list[str]
+    rank: int
+    callbacks: list
+    labels: str | None
+    random_state: int
+
+    @property
+    def run_state(self) -> dict | None:
+        return {"labels": self.labels} if self.labels else None
+
+    def estimator_options(self, resume) -> dict:
+        """The loop's arguments every estimator of a run takes: checkpoints, resume, callbacks, seed."""
+        return {"checkpoint_dir": str(self.ckpt_path.parent) if self.ckpt_path is not None else None, "resume": bool(resume),
+                "callbacks": self.callbacks, "random_state": self.random_state}
+
+
+def start_run(name: str, *, kind: str, epochs, labels, resume, track: bool, callbacks, random_state, experiment: str,
+              run_name: str | None, tags: dict | None, workspace_dir, verbose: int) -> Run:
+    """Load dataset ``name``, find a resumed run's checkpoint and plan, pick the items, start the tracker and the run's folder."""
     from .. import data
     from ..data import workspace
 
     ds = data.load(name, workspace_dir=workspace_dir)
     if ds.kind != "images":
         raise TrainingInputError(f"dataset {name!r} is a {ds.kind} dataset; train tables with TabularClassifier (notebook 04b)")
-    dist = torch.distributed if torch.distributed.is_available() and torch.distributed.is_initialized() else None
+    dist = process_group()
     rank = dist.get_rank() if dist else 0
     if track and rank == 0:
         from ..track import prepare
 
         prepare(workspace_dir)  # MLflow is readied in a thread while the data loads (a no-op when done already)
     models = workspace(workspace_dir) / "models" / ds.name
-    ckpt_path, plan = None, {}
-    notes: list[str] = []
+    ckpt_path, plan, notes = None, {}, []
     if resume:
-        ckpt_path = find_checkpoint(models, ds.name, resume)
+        ckpt_path = find_checkpoint(models, ds.name, resume, kind)
         plan, note = _resumed_plan(ckpt_path, epochs)
         notes.append(note)
         if verbose and rank == 0:
@@ -102,29 +142,20 @@ def train_dataset(
     labels = labels if labels is not None else plan.get("labels")
     random_state = _first(random_state, plan.get("random_state"), 0)
     items = _training_items(ds, labels, random_state, workspace_dir, warn=rank == 0)
-    notes += items.notes
-    tracker = None
-    all_callbacks = list(callbacks)
+    tracker, all_callbacks = None, list(callbacks)
     if track and rank == 0:
         from ..track import Tracker
 
-        tracker = Tracker(experiment=experiment, run_name=run_name or f"{ds.name}-cnn", tags={**items.tags, **(tags or {})},
+        tracker = Tracker(experiment=experiment, run_name=run_name or f"{ds.name}-{kind}",
+                          tags={**items.tags, "mlaas.model": kind, **(tags or {})},
                           params={"dataset": ds.name, "train_items": len(items.train), "val_items": len(items.val),
                                   "world_size": dist.get_world_size() if dist else 1},
                           workspace_dir=workspace_dir)
         all_callbacks.insert(0, tracker)
     if ckpt_path is None and rank == 0:  # a new run: its own folder
         key = tracker.start() if tracker is not None else f"untracked-{uuid.uuid4().hex[:12]}"
-        ckpt_path = models / key / CHECKPOINT
-    clf = ImageClassifier(epochs=epochs, batch_size=_first(batch_size, plan.get("batch_size"), 128),
-                          max_lr=_first(max_lr, plan.get("max_lr"), 3e-3), width=plan.get("width", width),
-                          dropout=plan.get("dropout", dropout), weight_decay=plan.get("weight_decay", weight_decay),
-                          device=device, compile=compile,
-                          checkpoint_dir=str(ckpt_path.parent) if ckpt_path is not None else None, resume=bool(resume),
-                          callbacks=all_callbacks, random_state=random_state, verbose=verbose)
-    clf.fit(items.images[items.train], items.y_train, validation_data=items.validation,
-            run_state={"labels": labels} if labels else None)
-    return _finish(clf, ds, items, tracker, ckpt_path, notes, rank)
+        ckpt_path = models / key / CHECKPOINTS[kind]
+    return Run(ds, items, tracker, ckpt_path, plan, notes + items.notes, rank, all_callbacks, labels, random_state)
 
 
 @dataclass
@@ -197,32 +228,37 @@ def _resumed_plan(ckpt_path: Path, epochs: int | None) -> tuple[dict, str]:
     return plan, f"resuming run {run}: it {state} after epoch {done} of {total}; continuing at epoch {done + 1} of {goal}"
 
 
-def _finish(clf, ds, items: _Items, tracker, ckpt_path: Path | None, notes: list[str], rank: int) -> TrainResult:
-    """The result, the model file beside the checkpoint, and the run's artifacts."""
-    progress = clf.progress_
-    notes = notes + [m for m in progress.messages if m not in notes]
-    metrics = {k: float(v) for k, v in (clf.history_[-1] if clf.history_ else {}).items() if k != "epoch"}
+def finish_run(est, run: Run, filename: str, log_more: Callable[[Any], None] | None = None) -> TrainResult:
+    """The result, the model file ``filename`` beside the checkpoint, and the run's artifacts (``log_more(tracker)`` adds more)."""
+    progress, tracker = est.progress_, run.tracker
+    notes = run.notes + [m for m in progress.messages if m not in run.notes]
+    metrics = {k: float(v) for k, v in (est.history_[-1] if est.history_ else {}).items() if k != "epoch"}
     if "val_accuracy" in metrics:
         metrics["accuracy"] = metrics["val_accuracy"]
-    result = TrainResult(tracker.run_id if tracker else clf.run_state_.get("mlflow_run_id"), metrics, None, progress.stopped,
-                         len(clf.history_), tracker.seconds if tracker else 0.0, progress.seconds, notes)
-    if rank != 0 or ckpt_path is None:
+    result = TrainResult(tracker.run_id if tracker else est.run_state_.get("mlflow_run_id"), metrics, None, progress.stopped,
+                         len(est.history_), tracker.seconds if tracker else 0.0, progress.seconds, notes, list(est.history_))
+    if run.rank != 0 or run.ckpt_path is None:
         return result
     from ._saved import save_model
 
-    model_path = save_model(clf, ckpt_path.parent.parent / "model.pt")
+    model_path = save_model(est, run.ckpt_path.parent.parent / filename)
     result.model_path = model_path
     if tracker is not None:
         try:
             tracker.log_artifact(model_path, "model")
-            tracker.log_dict(ds.manifest, "dataset_manifest.json")
-            tracker.log_dict({"device": progress.device, "history": clf.history_, "notes": notes}, "training.json")
-            if len(items.val):
-                pred = clf.predict(items.images[items.val])
-                tracker.log_dict(_confusion(items.y_val, pred, clf.classes_), "confusion_matrix.json")
+            tracker.log_dict(run.ds.manifest, "dataset_manifest.json")
+            tracker.log_dict({"device": progress.device, "history": est.history_, "notes": notes}, "training.json")
+            if log_more is not None:
+                log_more(tracker)
         except Exception as exc:  # the server may be away at the very end: the model stays in the workspace
             result.notes.append(f"artifacts not logged ({type(exc).__name__}: {exc}); the model is in {model_path}")
     return result
+
+
+def _log_confusion(clf, items: "_Items", tracker) -> None:
+    if len(items.val):
+        pred = clf.predict(items.images[items.val])
+        tracker.log_dict(_confusion(items.y_val, pred, clf.classes_), "confusion_matrix.json")
 
 
 def _first(*values):

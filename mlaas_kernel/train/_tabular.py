@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from .. import compute
-from ._image import TrainingInputError
+from ._inputs import TrainingInputError
 
 
 class _Tabular(BaseEstimator):
