@@ -18,6 +18,7 @@ PARAMETERS = {
     "label_app.ipynb": [{"n_items": 200}],
     "04_train.ipynb": [{"epochs": 1}],
     "04b_train_tabular.ipynb": [{"n_estimators": 20}],
+    "05_tune.ipynb": [{"n_trials": 2, "space": {"epochs": "1:1", "width": "8:12"}}],
     "06_evaluate.ipynb": [{"top_wrong": 8, "png": False}],
     "07_embedding.ipynb": [{"epochs": 1, "view_samples": 300}],
     "08_conformal.ipynb": [{"epochs": 1, "levels": [0.05, 0.1], "n_show": 5, "n_splits": 20}],
@@ -31,6 +32,7 @@ INGESTS = {
     "label_app.ipynb": {"mnist"},
     "04_train.ipynb": {"mnist"},
     "04b_train_tabular.ipynb": {"gpu-benchmarks"},
+    "05_tune.ipynb": {"mnist"},
     "06_evaluate.ipynb": {"gpu-benchmarks", "mnist"},
     "07_embedding.ipynb": {"mnist"},
     "08_conformal.ipynb": {"mnist"},
@@ -137,6 +139,10 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         assert names[0] == "ideal: 1 - significance" and {"lac", "aps", "knn"} <= set(names)
         assert all(n_points(t["x"]) == 2 for t in chart["data"])  # the two levels asked for
         assert chart["data"][1]["error_y"]["visible"] and "coverage_sd" in text
+    if notebook.name == "05_tune.ipynb":
+        assert "2 complete, 0 pruned, 0 failed" in text and "parent run id: " in text
+        titles = [str(p["layout"].get("title", {}).get("text", "")) for p in widget_plots(nb)]
+        assert len(titles) == 4 and "Optimization History Plot" in titles and "Hyperparameter Importances" in titles, titles
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
     from mlaas_kernel.data import list_datasets

@@ -24,6 +24,7 @@ class StudyResult:
     failed: int
     seconds: float
     storage: str
+    search_space: str = ""
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
 
@@ -130,4 +131,4 @@ def tune(dataset: str, *, n_trials: int = 20, workers: int = 1, study: str | Non
     status = "KILLED" if report.interrupted else ("FINISHED" if counts.complete or prior.complete else "FAILED")
     best = close_parent(st, spec, parent, status=status, workspace_dir=ws)
     return StudyResult(name, parent, best, counts.complete, counts.pruned, counts.failed, time.perf_counter() - t0,
-                       storage_url(ws), report.notes, report.interrupted)
+                       storage_url(ws), spec.describe(), report.notes, report.interrupted)
