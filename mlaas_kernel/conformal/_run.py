@@ -81,9 +81,7 @@ def _scorer(score: str, classes, *, reference, k: int, embedding, random_state: 
     if score in ("lac", "aps"):
         scorer = LAC(classes) if score == "lac" else APS(classes, random_state=random_state)
         return scorer, (lambda model, images: model.predict_proba(images)), None
-    if score != "knn":
-        raise ConformalInputError(f"score {score!r} is not one of lac, aps, knn")
-    images, labels = reference
+    images, labels = reference  # knn
     if embedding is None:
         from ._features import PixelPCA
 
