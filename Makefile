@@ -51,6 +51,7 @@ bench: setup
 	$(BIN)/python bench/label_active.py
 	$(BIN)/python bench/train_mnist.py
 	$(BIN)/python bench/dashboards.py
+	$(BIN)/python bench/tune.py
 	$(BIN)/python bench/conformal.py
 
 doctor: setup
