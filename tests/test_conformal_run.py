@@ -12,9 +12,9 @@ from _cli import mlaas
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A workspace with MNIST and one tracked CNN run (1 epoch), exported as MLAAS_WORKSPACE."""
+    """A workspace with MNIST, one tracked CNN run and one siamese embedding run (1 epoch each), exported as MLAAS_WORKSPACE."""
     from mlaas_kernel import data
-    from mlaas_kernel.train import train_dataset
+    from mlaas_kernel.train import train_dataset, train_embedding
 
     root = tmp_path_factory.mktemp("conformal") / "workspace"
     with pytest.MonkeyPatch.context() as mp:
@@ -22,7 +22,8 @@ def trained(tmp_path_factory):
         mp.setenv("MLAAS_OFFLINE", "1")
         data.ingest("mnist", progress=False)
         run_id = train_dataset("mnist", epochs=1).run_id
-        yield root, run_id
+        embedding_id = train_embedding("mnist", epochs=1).run_id
+        yield root, run_id, embedding_id
 
 
 def _artifact(client, run_id, path, tmp_path):
@@ -34,7 +35,7 @@ def test_calibrate_run_logs_sets_metrics_and_a_calibration_that_reloads(trained,
 
     from mlaas_kernel import conformal, track
 
-    root, run_id = trained
+    root, run_id, _ = trained
     result = conformal.calibrate_run(run_id[:10], significance=0.05, score="lac", workspace_dir=root)
     s = result.summary
     assert result.run_id == run_id and result.n_calibration == 1000 and s["n"] == 1000
@@ -68,7 +69,7 @@ def test_calibrate_run_logs_sets_metrics_and_a_calibration_that_reloads(trained,
 def test_knn_mondrian_on_the_training_items(trained):
     from mlaas_kernel import conformal
 
-    root, run_id = trained
+    root, run_id, _ = trained
     result = conformal.calibrate_run(run_id, significance=0.1, score="knn", mondrian=True, log=False, workspace_dir=root)
     assert result.name == "knn-mondrian" and "PCA (50 components) of the pixels" in result.features
     assert 0.83 <= result.summary["coverage"] <= 0.97 and min(result.summary["class_coverage"].values()) > 0.75
@@ -80,26 +81,32 @@ def test_knn_mondrian_on_the_training_items(trained):
     assert held_out.isdisjoint(train.tolist())  # the evaluation items are not among the kNN reference items
 
 
-def test_mlaas_conformal_prints_and_logs(trained, jupyter_env):
-    from mlaas_kernel import track
+def test_mlaas_conformal_with_the_siamese_embedding_prints_and_logs(trained, jupyter_env):
+    from mlaas_kernel import conformal, track
 
-    root, run_id = trained
+    root, run_id, embedding_id = trained
+    assert conformal.newest_run("mnist", workspace_dir=root) == run_id  # not the newer embedding run
+    assert conformal.newest_run("mnist", model="embedding", workspace_dir=root) == embedding_id
     env = {**jupyter_env, "MLAAS_WORKSPACE": str(root)}
-    out = mlaas("conformal", run_id, "--significance", "0.1", "--score", "aps", env=env)
+    out = mlaas("conformal", run_id, "--significance", "0.1", "--score", "knn", "--embedding", embedding_id[:8], env=env)
     assert out.returncode == 0, out.stderr
-    assert f"run {run_id}: aps sets at significance 0.1 (target coverage 90.0%)" in out.stdout
-    assert "coverage" in out.stdout and "conformal/sets_aps_0.1.parquet" in out.stdout
+    assert f"run {run_id}: knn sets at significance 0.1 (target coverage 90.0%)" in out.stdout
+    assert f"kNN distances on the 16-d siamese embedding of run {embedding_id[:8]}" in out.stdout
+    assert "coverage" in out.stdout and "conformal/sets_knn_0.1.parquet" in out.stdout
     client, _ = track.setup(workspace_dir=root)
-    assert 0.83 <= client.get_run(run_id).data.metrics["conformal_coverage_aps_0.1"] <= 0.97
+    assert 0.83 <= client.get_run(run_id).data.metrics["conformal_coverage_knn_0.1"] <= 0.97
+    wrong = mlaas("conformal", embedding_id, env=env)  # an embedding run has no classifier to calibrate
+    assert wrong.returncode == 1 and "holds a model of kind 'embedding'" in wrong.stderr and "--embedding RUN" in wrong.stderr, wrong.stderr
 
 
 @pytest.mark.parametrize("args, code, message", [
     (["--significance", "0"], 2, "--significance: significance 0.0 is outside (0, 1)"),
     (["--significance", "much"], 2, "'much' is not a number"),
     (["--k", "0"], 2, "argument --k: 0 must be at least 1"),
+    (["--embedding", "abc12345"], 2, "--embedding is for --score knn (the lac score uses the model's probabilities)"),
 ])
 def test_mlaas_conformal_refuses_bad_input(trained, jupyter_env, args, code, message):
-    root, run_id = trained
+    root, run_id, _ = trained
     out = mlaas("conformal", run_id, "--no-log", *args, env={**jupyter_env, "MLAAS_WORKSPACE": str(root)})
     assert out.returncode == code and message in out.stderr and "Traceback" not in out.stderr, out.stderr
 
@@ -107,7 +114,7 @@ def test_mlaas_conformal_refuses_bad_input(trained, jupyter_env, args, code, mes
 def test_too_small_a_calibration_half_is_refused(trained):
     from mlaas_kernel import conformal
 
-    root, run_id = trained
+    root, run_id, _ = trained
     with pytest.raises(conformal.ConformalInputError, match="1000 calibration items, fewer than the 1999 needed at significance 0.0005"):
         conformal.calibrate_run(run_id, significance=0.0005, log=False, workspace_dir=root)
     with pytest.raises(conformal.ConformalInputError, match="score 'hinge' is not one of lac, aps, knn"):
@@ -115,6 +122,6 @@ def test_too_small_a_calibration_half_is_refused(trained):
 
 
 def test_mlaas_conformal_names_a_missing_run(trained, jupyter_env):
-    root, _ = trained
+    root, _, _ = trained
     out = mlaas("conformal", "0123456789abcdef", env={**jupyter_env, "MLAAS_WORKSPACE": str(root)})
     assert out.returncode == 1 and "mlaas: error: no run '0123456789abcdef'" in out.stderr, out.stderr

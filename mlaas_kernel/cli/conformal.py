@@ -18,11 +18,13 @@ def cmd_conformal(args: argparse.Namespace) -> int:
         check_significance(args.significance)  # before anything loads
     except ConformalInputError as exc:
         return _fail(f"--significance: {exc}")
+    if args.embedding and args.score != "knn":
+        return _fail(f"--embedding is for --score knn (the {args.score} score uses the model's probabilities)")
     _export_workspace()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         result = calibrate_run(args.run, significance=args.significance, score=args.score, mondrian=args.mondrian,
-                               k=args.k, random_state=args.seed, log=not args.no_log)
+                               k=args.k, embedding=args.embedding, random_state=args.seed, log=not args.no_log)
     except (ModelNotFoundError, EvaluationError, ConformalInputError) as exc:
         return _fail(str(exc), 1)
     print(result.summary_text())
@@ -54,8 +56,10 @@ def register(sub) -> None:
                    help="the error rate you accept, in (0, 1) (default 0.05: sets hold the true class 95%% of the time)")
     p.add_argument("--score", choices=("lac", "aps", "knn"), default="lac",
                    help="nonconformity: lac = 1 - p(class) (smallest sets), aps = cumulative probability (adapts to hard "
-                   "items), knn = distances to the nearest training items of each class (PCA of the pixels) (default lac)")
+                   "items), knn = distances to the nearest training items of each class, in --embedding (default lac)")
     p.add_argument("--mondrian", action="store_true", help="calibrate each class on its own items, so each class is covered")
+    p.add_argument("--embedding", metavar="RUN", help="for --score knn: an embedding run (mlaas train --model siamese) "
+                   "whose vectors the distances are measured in (default: 50 PCA components of the pixels)")
     p.add_argument("--k", type=positive_int, default=10, help="neighbours per class for --score knn (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration/evaluation split and the randomisation (default 0)")
     p.add_argument("--no-log", action="store_true", help="print the figures but log nothing onto the run")

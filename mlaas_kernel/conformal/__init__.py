@@ -16,9 +16,9 @@ from ._features import PixelPCA
 from ._figures import coverage_figure, coverage_over_splits, evaluate_levels
 from ._predictor import ConformalClassifier
 from ._pvalues import p_values, prediction_sets
-from ._run import RunCalibration, calibrate_run, load_calibration, log_calibration, metric_key
+from ._run import RunCalibration, calibrate_run, load_calibration, log_calibration, metric_key, newest_run
 from ._scores import APS, KNNScore, LAC, SCORES
 
 __all__ = ["APS", "ConformalClassifier", "ConformalInputError", "KNNScore", "LAC", "PixelPCA", "RunCalibration", "SCORES",
            "calibrate_run", "check_significance", "coverage_figure", "coverage_over_splits", "evaluate_levels",
-           "load_calibration", "log_calibration", "metric_key", "min_calibration", "p_values", "prediction_sets"]
+           "load_calibration", "log_calibration", "metric_key", "min_calibration", "newest_run", "p_values", "prediction_sets"]

@@ -17,7 +17,7 @@ from ._checks import ConformalInputError, check_significance
 from ._predictor import ConformalClassifier
 from ._scores import APS, LAC, KNNScore
 
-__all__ = ["RunCalibration", "calibrate_run", "load_calibration", "log_calibration", "metric_key"]
+__all__ = ["RunCalibration", "calibrate_run", "load_calibration", "log_calibration", "metric_key", "newest_run"]
 
 
 @dataclass
@@ -65,6 +65,20 @@ class RunCalibration:
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
+def newest_run(dataset: str, *, model: str = "cnn", experiment: str = "mlaas",
+               workspace_dir: str | os.PathLike | None = None) -> str | None:
+    """The id of the newest finished run on ``dataset`` whose ``mlaas.model`` tag is ``model`` (``cnn`` or
+    ``embedding``; runs from before the tag count as ``cnn``), or None."""
+    from ..track import runs
+
+    for run in runs(experiment, workspace_dir=workspace_dir, max_results=500):
+        tags = run.data.tags
+        if (run.info.status == "FINISHED" and tags.get("mlaas.dataset") == dataset and "mlaas.estimator" not in tags
+                and tags.get("mlaas.model", "cnn") == model):
+            return run.info.run_id
+    return None
+
+
 def metric_key(kind: str, name: str, significance: float) -> str:
     """``conformal_<kind>_<name>_<level>``, e.g. ``conformal_coverage_lac_0.05``."""
     return f"conformal_{kind}_{name}_{significance:g}"
@@ -76,19 +90,36 @@ def _split_validation(n: int, random_state: int) -> tuple[np.ndarray, np.ndarray
     return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
 
 
-def _scorer(score: str, classes, *, reference, k: int, embedding, random_state: int):
+def _scorer(score: str, classes, *, reference, k: int, embedding, random_state: int, workspace_dir=None, dataset=None):
     """The scorer, and what turns (model, images) into its input: probabilities for lac/aps, features for knn."""
     if score in ("lac", "aps"):
         scorer = LAC(classes) if score == "lac" else APS(classes, random_state=random_state)
         return scorer, (lambda model, images: model.predict_proba(images)), None
     images, labels = reference  # knn
+    embedding, described = _embedding(embedding, images, random_state, workspace_dir, dataset)
+    scorer = KNNScore(k=k).fit(embedding.transform(images), labels)
+    return scorer, (lambda model, x: embedding.transform(x)), described
+
+
+def _embedding(embedding, images, random_state: int, workspace_dir, dataset: str | None = None):
+    """The kNN score's feature map and its description: an embedding run (its id), a fitted
+    ``transform``-er, or (None) PCA of the pixels fitted on the reference images."""
     if embedding is None:
         from ._features import PixelPCA
 
-        embedding = PixelPCA(random_state=random_state).fit(images)
+        pca = PixelPCA(random_state=random_state).fit(images)
+        return pca, pca.describe()
+    if isinstance(embedding, str):
+        from ..models import load_run_model
+
+        loaded = load_run_model(embedding, kinds=("embedding",), workspace_dir=workspace_dir)
+        if loaded.dataset != dataset:
+            raise ConformalInputError(f"embedding run {loaded.run_id} was trained on {loaded.dataset!r}, the model on {dataset!r}: "
+                                      "give an embedding of the same dataset")
+        dim = getattr(loaded.model, "dim", "?")
+        return loaded.model, f"the {dim}-d siamese embedding of run {loaded.run_id[:8]} ({loaded.run.info.run_name})"
     describe = getattr(embedding, "describe", None)
-    scorer = KNNScore(k=k).fit(embedding.transform(images), labels)
-    return scorer, (lambda model, x: embedding.transform(x)), describe() if describe else type(embedding).__name__
+    return embedding, describe() if describe else type(embedding).__name__
 
 
 def _reference(loaded, workspace_dir):
@@ -109,8 +140,9 @@ def calibrate_run(run: str, *, significance: float = 0.05, score: str = "lac", m
 
     The held-out items are those ``mlaas evaluate`` uses (the run's validation split, less its
     label snapshot's items). ``score`` is ``lac``, ``aps`` or ``knn``; the kNN score measures
-    distances in ``embedding`` (anything with ``transform(images)``, fitted on the training
-    items) or, when None, in PCA components of the pixels, to the run's training items.
+    distances to the run's training items in ``embedding``: an embedding run's id
+    (``train_embedding``, ``mlaas train --model siamese``), anything with ``transform(images)``,
+    or, when None, PCA components of the pixels.
     ``log`` stores the result on the run (:func:`log_calibration`).
     """
     from ..evaluate._run import _cnn_items  # the held-out items, chosen once for evaluation and calibration
@@ -121,14 +153,17 @@ def calibrate_run(run: str, *, significance: float = 0.05, score: str = "lac", m
         raise ConformalInputError(f"score {score!r} is not one of lac, aps, knn")
     loaded = load_run_model(run, workspace_dir=workspace_dir)
     if loaded.kind != "cnn":
-        raise ConformalInputError(f"run {loaded.run_id} holds a {loaded.kind} model: conformal calibration of runs covers "
-                                  "image classifiers (mlaas train) for now")
+        hint = ("; an embedding run goes in embedding= (mlaas conformal CNN_RUN --score knn --embedding RUN)"
+                if loaded.kind == "embedding" else "")
+        raise ConformalInputError(f"run {loaded.run_id} holds a model of kind {loaded.kind!r}: conformal calibration of runs "
+                                  f"covers image classifiers (mlaas train) for now{hint}")
     images, y_idx, _, positions, held_out, notes = _cnn_items(loaded, workspace_dir)
     classes = np.asarray(loaded.model.classes_)
     y = classes[y_idx]
     cal, test = _split_validation(len(y), random_state)
     reference = _reference(loaded, workspace_dir) if score == "knn" else None
-    scorer, inputs, features = _scorer(score, classes, reference=reference, k=k, embedding=embedding, random_state=random_state)
+    scorer, inputs, features = _scorer(score, classes, reference=reference, k=k, embedding=embedding, random_state=random_state,
+                                       workspace_dir=workspace_dir, dataset=loaded.dataset)
     predictor = ConformalClassifier(scorer, mondrian=mondrian, random_state=random_state)
     scores = scorer.score(inputs(loaded.model, images))
     predictor.calibrate_scores(scores[cal], y[cal])
