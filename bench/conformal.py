@@ -15,7 +15,7 @@ the embedding and kNN search) and calibrates; ``predict / 1,000`` scores 1,000 n
 their p-values and sets; ``conformal / 1,000`` is the p-values and sets alone, from ready scores.
 
     python bench/conformal.py
-    python bench/conformal.py --workspace workspace --run 1a2b3c4d --embedding siamese
+    python bench/conformal.py --workspace workspace --run 1a2b3c4d --embedding pca
 """
 
 from __future__ import annotations
@@ -60,7 +60,11 @@ def _embedding(args, images, train_idx, workspace: str):
     started = time.perf_counter()
     result = train.train_embedding("mnist", workspace_dir=workspace)
     print(f"trained the siamese embedding (defaults) in {time.perf_counter() - started:.0f} s: run {result.run_id}")
-    return train.load_model(result.model_path), f"the siamese embedding of run {result.run_id[:8]}"
+    from mlaas_kernel.models import load_run_model
+
+    model = load_run_model(result.run_id, kinds=("embedding",), workspace_dir=workspace).model
+    knn_accuracy = result.metrics.get("knn_accuracy", float("nan"))
+    return model, f"the {model.dim}-d siamese embedding of run {result.run_id[:8]} (its kNN accuracy {knn_accuracy:.2%})"
 
 
 def _timed(scorer, to_input, images, cal, test, y, mondrian: bool = False) -> dict:
@@ -85,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workspace", help="a workspace to reuse (default: a scratch one)")
     parser.add_argument("--run", help="a CNN run in that workspace (default: train one)")
-    parser.add_argument("--embedding", choices=("pca", "siamese"), default="pca", help="features of the kNN score (default pca)")
+    parser.add_argument("--embedding", choices=("pca", "siamese"), default="siamese", help="features of the kNN score (default siamese)")
     parser.add_argument("--splits", type=int, default=100)
     args = parser.parse_args()
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
