@@ -21,7 +21,7 @@ PARAMETERS = {
     "05_tune.ipynb": [{"n_trials": 2, "epochs": "1:1", "width": "8:12"}],
     "06_evaluate.ipynb": [{"top_wrong": 8, "png": False}],
     "07_embedding.ipynb": [{"epochs": 1, "view_samples": 300}],
-    "08_conformal.ipynb": [{"epochs": 1, "levels": [0.05, 0.1], "n_show": 5, "n_splits": 20}],
+    "08_conformal.ipynb": [{"epochs": 1, "embedding_epochs": 1, "levels": [0.05, 0.1], "n_show": 5, "n_splits": 20}],
     "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
 
@@ -133,7 +133,7 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
     if notebook.name == "08_conformal.ipynb":
         for score in ("lac", "aps", "knn"):
             assert f"{score} sets at significance 0.05 (target coverage 95.0%)" in text
-        assert "kNN distances on PCA (50 components) of the pixels" in text and "p_9" in text
+        assert "kNN distances on the 16-d siamese embedding of run" in text and "p_9" in text
         [chart] = widget_plots(nb)
         names = [t["name"] for t in chart["data"]]
         assert names[0] == "ideal: 1 - significance" and {"lac", "aps", "knn"} <= set(names)
