@@ -68,8 +68,9 @@ def test_study_prunes_tracks_parent_and_children_and_resumes(digits_ws):
     space = ["epochs=1:2", "width=8:12", "batch_size=64,128"]
     res = tune("digits", n_trials=3, study="s1", space=space, enqueue=[GOOD, TERRIBLE], startup_trials=1,
                workspace_dir=digits_ws, progress=False)
-    assert (res.complete, res.pruned, res.failed) == (2, 1, 0), res.notes
+    assert res.complete + res.pruned == 3 and res.failed == 0, res.notes
     study = load_study("s1", workspace_dir=digits_ws)
+    assert study.trials[0].state == TrialState.COMPLETE  # the sampled trial 2 may be pruned too: TPE draws it
     pruned = study.trials[1]
     assert pruned.state == TrialState.PRUNED and pruned.params["max_lr"] == 1e4
     assert sorted(pruned.intermediate_values) == [1] and pruned.user_attrs["epochs_run"] == 1  # stopped after epoch 1 of 2
@@ -91,8 +92,7 @@ def test_study_prunes_tracks_parent_and_children_and_resumes(digits_ws):
 
     figures = study_figures(study)
     assert set(figures) == {"history", "importances", "parallel", "intermediate"}
-    [red] = [t for t in figures["intermediate"].data if "pruned" in t.name]
-    assert red.name == "trial 1 (pruned)"
+    assert "trial 1 (pruned)" in [t.name for t in figures["intermediate"].data]
 
     again = tune("digits", n_trials=1, study="s1", resume=True, workspace_dir=digits_ws, progress=False)
     assert again.parent_run_id == res.parent_run_id and len(load_study("s1", workspace_dir=digits_ws).trials) == 4

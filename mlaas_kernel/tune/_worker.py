@@ -12,11 +12,29 @@ import sys
 import time
 
 
+def worker_alive(worker: str | None) -> bool:
+    """False when ``host:pid`` names a process of this host that is gone (or a zombie); True when unknown."""
+    import socket
+
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+
+
 def live_trials(study) -> int:
-    """Trials that count toward the budget: complete, pruned, or running now."""
+    """Trials that count toward the budget: complete, pruned, or running in a live worker (a killed
+    worker's trial is FAIL soon, by its launcher or a heartbeat check, and must not end the study early)."""
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)))
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    return sum(t.state != TrialState.RUNNING or worker_alive(t.user_attrs.get("mlaas.worker")) for t in trials)
 
 
 def objective_for(study, *, workspace_dir=None, random_state: int = 0):
