@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/explore.py
 	$(BIN)/python bench/label_active.py
 	$(BIN)/python bench/train_mnist.py
+	$(BIN)/python bench/embedding_mnist.py
 	$(BIN)/python bench/dashboards.py
 	$(BIN)/python bench/tune.py
 	$(BIN)/python bench/conformal.py

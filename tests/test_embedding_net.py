@@ -90,7 +90,7 @@ def test_bad_input_is_named(split):
     xt, yt, _, _ = split
     with pytest.raises(TrainingInputError, match="single class"):
         _net().fit(xt[:50], np.zeros(50))
-    with pytest.raises(TrainingInputError, match="loss 'cosine' is not one of multi-similarity, triplet"):
+    with pytest.raises(TrainingInputError, match="loss 'cosine' is not one of triplet, multi-similarity"):
         _net(loss="cosine").fit(xt[:50], yt[:50])
     with pytest.raises(TrainingInputError, match=r"X images are \(1, 14, 14\), the model was trained on \(1, 28, 28\)"):
         _net(epochs=1).fit(xt[:200], yt[:200]).transform(np.zeros((3, 14, 14), np.uint8))
@@ -124,3 +124,30 @@ def test_cli_trains_tracks_and_loads_an_embedding(env, workspace):
     assert wrong.returncode == 1 and "trained an embedding: resume it with `mlaas train DATASET --model siamese --resume RUN`" in wrong.stderr
     stray = mlaas("train", "mnist", "--dim", "4", env=env)
     assert stray.returncode == 2 and "--dim and --loss shape an embedding: give --model siamese" in stray.stderr
+
+
+def test_scikit_learn_conventions():
+    from sklearn.base import clone
+    from sklearn.utils.estimator_checks import (
+        check_get_params_invariance,
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_set_params,
+    )
+
+    from mlaas_kernel.train import EmbeddingNet
+
+    est = EmbeddingNet(dim=4, loss="multi-similarity")
+    for check in (check_no_attributes_set_in_init, check_get_params_invariance, check_set_params, check_parameters_default_constructible):
+        check("EmbeddingNet", est)
+    assert clone(est).get_params()["dim"] == 4 and not hasattr(clone(est), "model_")
+
+
+def test_silhouette_needs_two_classes_and_samples_the_same_rows():
+    from mlaas_kernel.train import silhouette
+
+    rng = np.random.default_rng(0)
+    points = np.r_[rng.normal(0, 0.1, (3000, 2)), rng.normal(5, 0.1, (3000, 2))]
+    labels = np.r_[np.zeros(3000), np.ones(3000)]
+    assert silhouette(points, labels) == silhouette(points, labels) > 0.9  # a fixed sample of 2,000
+    assert np.isnan(silhouette(points[:3000], labels[:3000]))

@@ -129,8 +129,8 @@ def register(sub) -> None:
     p.add_argument("--model", choices=tuple(KINDS), default="cnn",
                    help="cnn: a classifier (cross-entropy); siamese: an embedding trained on pairs or triplets (default cnn)")
     p.add_argument("--dim", type=positive_int, default=None, help="--model siamese: dimensions of the embedding (default 16)")
-    p.add_argument("--loss", choices=("multi-similarity", "triplet"), default=None,
-                   help="--model siamese: multi-similarity (mined pairs, the default) or triplet (mined semi-hard triplets, slower on a CPU)")
+    p.add_argument("--loss", choices=("triplet", "multi-similarity"), default=None,
+                   help="--model siamese: triplet (mined semi-hard triplets, the default) or multi-similarity (mined pairs)")
     p.add_argument("--epochs", type=positive_int, default=None, help="passes over the data (default 5, more on small data so the schedule has 200 steps; a resumed run's own)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="images per step (default 128, at most a quarter of the data; a resumed run's own)")
     p.add_argument("--labels", metavar="SNAPSHOT", help="train on a label snapshot: a path or DATASET@sha256:HASH (a resumed run's own)")

@@ -15,7 +15,7 @@ def train_embedding(
     epochs: int | None = None,
     batch_size: int | None = None,
     dim: int = 16,
-    loss: str = "multi-similarity",
+    loss: str = "triplet",
     margin: float = 0.2,
     labels: str | None = None,
     resume: bool | str = False,
@@ -63,9 +63,9 @@ def _log_best(est: EmbeddingNet, tracker) -> None:
     """The kept epoch's scores as the run's summary metrics (``silhouette``, ``knn_accuracy``, ``best_epoch``)."""
     if not est.best_:
         return
-    from mlflow.entities import Metric
-
     import time
+
+    from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     values = {"silhouette": est.best_["val_silhouette"], "knn_accuracy": est.best_["val_accuracy"], "best_epoch": est.best_["epoch"]}

@@ -73,21 +73,7 @@ class ImageClassifier(ClassifierMixin, NetEstimator):
                  min_steps: int = 200, width: int = 16, dropout: float = 0.0, device: str = "auto", compile: bool = False, warm_start: bool = False,
                  checkpoint_dir: str | None = None, resume: bool = False, callbacks: Sequence[Any] = (),
                  random_state: int | None = None, verbose: int = 0):
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.max_lr = max_lr
-        self.weight_decay = weight_decay
-        self.min_steps = min_steps
-        self.width = width
-        self.dropout = dropout
-        self.device = device
-        self.compile = compile
-        self.warm_start = warm_start
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
+        self._keep(locals())
 
     # ------------------------------------------------------------------ the loop's hooks
     def _check_training_data(self, X, y):

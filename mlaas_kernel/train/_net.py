@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -23,6 +22,12 @@ class NetEstimator(BaseEstimator):
     """Base class: ``fit`` owns the bookkeeping; subclasses implement the hooks below
     (``_make_net``, ``_net_params``, ``_loss``, ``_validate``; optionally ``_check_training_data``,
     ``_check_resume``, ``_epoch_done``, ``_fit_done``). Parameters are the subclass's."""
+
+    def _keep(self, args: dict) -> None:
+        """Store ``__init__``'s arguments as attributes of the same names (scikit-learn's convention), nothing else."""
+        for name, value in args.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
     # ------------------------------------------------------------------ hooks
     def _make_net(self, c: int, h: int, w: int, n_classes: int, params: dict):
@@ -180,36 +185,14 @@ class NetEstimator(BaseEstimator):
         return _session.torch_device(self.device)
 
     def _to_tensor(self, x: np.ndarray, device):
-        import torch
-
-        x = np.ascontiguousarray(x)
-        if not x.flags.writeable:  # a read-only memory map: torch wants memory it may write
-            x = x.copy()
-        t = torch.as_tensor(x, device=device).float()
-        if x.dtype == np.uint8:
-            t = t / 255.0
-        t = (t - self.mean_) / self.std_
-        return t.contiguous(memory_format=torch.channels_last)  # faster convolutions on GPUs and CPUs alike
+        return _session.to_device(x, device, self.mean_, self.std_)
 
     def _outputs(self, X, *, batch: int = 4096, tensor: bool = False):
         """The network's outputs for images ``X`` (or, with ``tensor``, for a prepared tensor on the device), in eval mode."""
-        import torch
-
         if not tensor:
             X = as_images(X)
             if X.shape[1:] != tuple(self.input_shape_):
                 raise TrainingInputError(f"X images are {X.shape[1:]}, the model was trained on {tuple(self.input_shape_)}")
         device = next(self.model_.parameters()).device
-        was_training = self.model_.training
-        self.model_.eval()
-        outs = []
-        with torch.inference_mode():
-            for i in range(0, len(X), batch):
-                t = X[i : i + batch] if tensor else self._to_tensor(X[i : i + batch], device)
-                if device.type == "cuda":
-                    with torch.autocast("cuda", dtype=torch.bfloat16):
-                        outs.append(self.model_(t).float())
-                else:
-                    outs.append(self.model_(t))
-        self.model_.train(was_training)
-        return torch.cat(outs)
+        chunks = (X[i : i + batch] if tensor else self._to_tensor(X[i : i + batch], device) for i in range(0, len(X), batch))
+        return _session.infer(self.model_, chunks, device)

@@ -97,3 +97,36 @@ def optimizer(model, plan: _loop.Plan, ckpt: dict | None, gen, *, max_lr: float,
     if ckpt is not None and "generator" in ckpt:
         gen.set_state(ckpt["generator"])
     return opt, scheduler
+
+
+def to_device(x, device, mean: float, std: float):
+    """Images (N, C, H, W) as a normalised float tensor on ``device``, channels_last (uint8 scaled to 0..1 first)."""
+    import numpy as np
+    import torch
+
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:  # a read-only memory map: torch wants memory it may write
+        x = x.copy()
+    t = torch.as_tensor(x, device=device).float()
+    if x.dtype == np.uint8:
+        t = t / 255.0
+    t = (t - mean) / std
+    return t.contiguous(memory_format=torch.channels_last)  # faster convolutions on GPUs and CPUs alike
+
+
+def infer(model, chunks, device):
+    """``model``'s outputs for each tensor of ``chunks``, concatenated: eval mode (restored after), bf16 autocast on CUDA."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for t in chunks:
+            if device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    outs.append(model(t).float())
+            else:
+                outs.append(model(t))
+    model.train(was_training)
+    return torch.cat(outs)
