@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import sys
@@ -36,3 +37,22 @@ def _port_free(port: int) -> bool:
 
 def _notebooks_dir() -> Path:
     return Path(os.environ.get("MLAAS_NOTEBOOKS", "notebooks")).absolute()
+
+
+def whole_number(minimum: int, hint: str = ""):
+    """An argparse type: a whole number of at least ``minimum`` (``hint`` ends the message when it is not)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}{hint}")
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+positive_int = whole_number(1, " (leave the option out for the default)")
+non_negative_int = whole_number(0)

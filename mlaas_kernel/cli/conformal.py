@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import _export_workspace, _fail
-from .train import positive_int
+from ._common import _export_workspace, _fail, positive_int
 
 
 def cmd_conformal(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ._common import _export_workspace, _fail
+from ._common import _export_workspace, _fail, non_negative_int
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -22,15 +22,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number of 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is below 0")
-    return value
 
 
 def register(sub) -> None:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from ._common import _export_workspace, _fail
+from ._common import _export_workspace, _fail, positive_int
 
 
 SUMMARY = {"cnn": ("accuracy", "val_loss", "loss", "images_per_second"),
@@ -104,15 +104,6 @@ def _warnings_as_lines() -> set[str]:
     return shown
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1 (leave the option out for the default)")
-    return value
 
 
 KINDS = {"cnn": "cnn", "siamese": "embedding"}  # --model choice -> the kind of model (checkpoint folder, loader)

@@ -7,8 +7,7 @@ import os
 import subprocess
 import sys
 
-from ._common import _export_workspace, _fail, _port_free
-from .train import positive_int
+from ._common import _export_workspace, _fail, _port_free, positive_int
 
 
 def dashboard_command(url: str, port: int) -> list[str]:
