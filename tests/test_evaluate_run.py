@@ -154,7 +154,7 @@ def test_cli_errors_are_one_line(runs, client, capsys):
     assert "does not record its dataset, target, features and split" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["evaluate", empty, "--top-wrong", "-1"])
-    assert "argument --top-wrong: -1 is below 0" in capsys.readouterr().err
+    assert "argument --top-wrong: -1 must be at least 0" in capsys.readouterr().err
 
 
 def test_a_run_whose_dataset_is_not_in_the_workspace_is_named(tmp_path, monkeypatch, capsys):

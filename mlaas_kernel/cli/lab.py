@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -10,12 +11,18 @@ from typing import Sequence
 
 from ._common import _export_workspace, _fail, _notebooks_dir, _port_free
 
+# JupyterLab extensions that need Lab's own shell (its launcher) and break a Voilà page when loaded there.
+VOILA_SKIPS = ("jupyterlab-optuna",)
+VOILA_DENYLIST = "--VoilaConfiguration.extension_denylist=" + json.dumps(list(VOILA_SKIPS))
+
+
 def lab_command(port: int, *, open_browser: bool, extra: Sequence[str] = ()) -> list[str]:
     """The JupyterLab command line ``mlaas lab`` runs."""
     cmd = [
         sys.executable, "-m", "jupyterlab",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.open_browser={open_browser}", f"--ServerApp.root_dir={Path.cwd()}",
+        VOILA_DENYLIST,  # Voilà inside Lab (/voila/render/...) too
     ]
     if _notebooks_dir().is_dir():
         rel = os.path.relpath(_notebooks_dir(), Path.cwd())
@@ -77,7 +84,7 @@ def _rendering(notebook: Path) -> list[str]:
 def dashboard_command(notebook: Path, port: int, *, open_browser: bool, extra: Sequence[str] = ()) -> list[str]:
     """The Voilà command line ``mlaas dashboard`` runs (run it with :func:`dashboard_env`).
     An option in ``extra`` replaces the default of the same name (``--preheat_kernel=False``)."""
-    defaults = ["--template=mlaas", *_rendering(notebook), "--pool_size=1", "--show_tracebacks=True"]
+    defaults = ["--template=mlaas", *_rendering(notebook), "--pool_size=1", "--show_tracebacks=True", VOILA_DENYLIST]
     given = {arg.split("=")[0].lstrip("-") for arg in extra}
     return [
         sys.executable, "-m", "voila", str(notebook),
