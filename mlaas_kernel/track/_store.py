@@ -33,11 +33,12 @@ def tracking_uri(workspace_dir: str | os.PathLike | None = None) -> str:
 
 
 def quiet_mlflow() -> None:
-    """MLflow's and alembic's INFO lines (store creation, migrations) off; warnings stay.
+    """MLflow's and alembic's INFO lines (store creation, migrations) and artifact progress bars off; warnings stay.
 
     ``MLFLOW_LOGGING_LEVEL``, when the user sets it, wins.
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bar per artifact download
     if "MLFLOW_LOGGING_LEVEL" in os.environ and os.environ["MLFLOW_LOGGING_LEVEL"] != "WARNING":
         return
     os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"  # read by MLflow when it is first imported
