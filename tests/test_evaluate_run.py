@@ -3,6 +3,7 @@ bundled MNIST digits, random forests on the real GPU table, read back with Mlflo
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,39 @@ def test_a_cnn_run_is_evaluated_on_its_validation_split_and_gets_metrics_and_art
     assert numbers["accuracy"] == ev.metrics.accuracy and numbers["confusion_matrix"] == ev.metrics.confusion.tolist()
     assert [w["item"] for w in numbers["confidently_wrong"]] == ev.wrong.index.tolist()
     assert "<table" in ev._repr_html_() and "weakest classes" in ev.summary()
+    worst = f"{ev.wrong['confidence'].iloc[0]:.1%}"  # one rounding in the summary and the figure
+    assert f"the worst at {worst} confidence" in ev.summary()
+    assert ev.figures["confidently_wrong"].layout.annotations[0].text.endswith(f"({worst})")
+
+
+@pytest.fixture(scope="module")
+def embedding(runs):
+    """A 1-epoch siamese embedding of the digits, newer than the CNN run."""
+    from mlaas_kernel.train import train_embedding
+
+    return train_embedding("mnist", epochs=1, batch_size=256, device="cpu").run_id
+
+
+def test_the_newest_run_to_evaluate_is_a_classifier_not_an_embedding_nor_a_study_without_a_model(runs, embedding, client, capsys):
+    from mlaas_kernel import conformal, track
+    from mlaas_kernel.evaluate import latest_run
+
+    cnn = runs["cnn"].run_id
+    assert latest_run(dataset="mnist") == conformal.newest_run("mnist") == cnn  # the embedding run is newer
+    assert latest_run(dataset="mnist", model="embedding") == embedding
+    _, exp_id = track.setup()
+    study = client.create_run(exp_id, run_name="mnist-cnn-study", tags={"mlaas.kind": "study", "mlaas.dataset": "mnist",
+                                                                         "mlaas.model": "cnn", "mlaas.study": "s"}).info.run_id
+    client.set_terminated(study, "FINISHED")  # every trial pruned: no best model
+    assert latest_run(dataset="mnist") == cnn
+    client.set_tag(study, "mlaas.best.model", f"runs:/{cnn}/model")  # what close_parent tags once it copied the best model
+    assert latest_run(dataset="mnist") == study
+    client.delete_run(study)
+    assert main(["evaluate", embedding[:8]]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"mlaas: error: run {embedding} is an embedding (mlaas train --model siamese), not a classifier: evaluate a "
+                   "classifier run (mlaas train, or notebook 04b's tabular runs); an embedding is judged by its silhouette "
+                   f"(notebook 07) and used by mlaas conformal RUN --score knn --embedding {embedding}\n")
 
 
 def test_the_gpu_table_regression_is_rebuilt_from_the_run(runs, client):
@@ -69,6 +103,8 @@ def test_the_gpu_table_regression_is_rebuilt_from_the_run(runs, client):
     assert m.r2 == pytest.approx(runs["reg_metrics"]["r2"]) and m.mae == pytest.approx(runs["reg_metrics"]["mae"])  # the same test rows
     assert m.n_items == 580 and set(ev.table["category"]) == {"Desktop", "Mobile", "Workstation", "Unknown"}  # 2,317 GPUs, a quarter
     assert ev.table["mae"].is_monotonic_decreasing and m.worst_category == ev.table["category"][0]
+    assert f"<td>{ev.table['mae'][0]:,.1f}</td>" in ev._repr_html_() and f"MAE {ev.table['mae'][0]:,.1f} over" in ev.summary()
+    assert not re.search(r"<td>-?[\d,]+\.\d\d", ev._repr_html_())  # errors to one decimal, as in the summary
     artifacts = client.get_run(runs["reg"]).info.artifact_uri.removeprefix("file://")
     assert ev.out_dir == Path(artifacts) / "evaluation" and (ev.out_dir / "residuals.html").is_file()  # where the summary says
     assert not (runs["root"] / "runs" / runs["reg"]).exists()  # no second copy

@@ -50,33 +50,36 @@ class RunCalibration:
         return coverage_over_splits(self.predictor.scorer, self.scores, self.labels, levels, n_splits=n_splits,
                                     mondrian=self.predictor.mondrian, name=self.name)
 
-    def summary_text(self) -> str:
-        """A few lines for people: coverage against the target, set sizes, where it was logged."""
+    def summary_text(self, *, n_splits: int = 100) -> str:
+        """A few lines for people: this split's coverage against the target and the mean over ``n_splits``
+        random splits (what the guarantee is about), set sizes, empty sets explained."""
         s, a = self.summary, self.significance
         # sd of one split's coverage: the calibration quantile's spread plus the test items' binomial spread
         spread = np.sqrt(a * (1 - a) * (1 / self.n_calibration + 1 / s["n"]))
+        mean = float(self.over_splits((a,), n_splits=n_splits)["coverage"].iloc[0])
         lines = [f"run {self.run_id}: {self.name} sets at significance {a:g} (target coverage {1 - a:.1%})",
-                 f"  coverage        {s['coverage']:.2%} of {s['n']:,} items (one split of {self.n_calibration:,} + {s['n']:,} "
-                 f"items varies by about ±{spread:.1%})",
+                 f"  coverage        {s['coverage']:.2%} on this split ({s['n']:,} items: one split of {self.n_calibration:,} + "
+                 f"{s['n']:,} items varies by about ±{spread:.1%})",
+                 f"  {f'over {n_splits} splits':<16}{mean:.2%} (mean over random calibration/evaluation splits of the same "
+                 f"{len(self.labels):,} items: the guarantee is on this average, ≥ {1 - a:.1%})",
                  f"  mean set size   {s['mean_set_size']:.3f} classes ({s['singletons']:.1%} single, {s['empty']:.1%} empty)",
                  f"  calibration     {self.n_calibration:,} items"]
         worst = min(s["class_coverage"].items(), key=lambda kv: kv[1])
         lines.append(f"  lowest class    {worst[0]}: {worst[1]:.2%}")
+        if s["empty"] > 0:
+            lines.append(f"empty sets ({s['empty']:.1%}): no class is typical enough for those items at {a:g}; when the model is "
+                         f"right more often than {1 - a:.1%}, the sets reach that coverage by leaving its least certain items "
+                         "empty (a smaller significance fills them)")
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
 def newest_run(dataset: str, *, model: str = "cnn", experiment: str = "mlaas",
                workspace_dir: str | os.PathLike | None = None) -> str | None:
     """The id of the newest finished run on ``dataset`` whose ``mlaas.model`` tag is ``model`` (``cnn`` or
-    ``embedding``; runs from before the tag count as ``cnn``), or None."""
-    from ..track import runs
+    ``embedding``; runs from before the tag count as ``cnn``), or None: :func:`mlaas_kernel.evaluate.latest_run`."""
+    from ..evaluate import latest_run
 
-    for run in runs(experiment, workspace_dir=workspace_dir, max_results=500):
-        tags = run.data.tags
-        if (run.info.status == "FINISHED" and tags.get("mlaas.dataset") == dataset and "mlaas.estimator" not in tags
-                and tags.get("mlaas.model", "cnn") == model):
-            return run.info.run_id
-    return None
+    return latest_run(dataset=dataset, model=model, experiment=experiment, workspace_dir=workspace_dir)
 
 
 def metric_key(kind: str, name: str, significance: float) -> str:
@@ -112,7 +115,12 @@ def _embedding(embedding, images, random_state: int, workspace_dir, dataset: str
     if isinstance(embedding, str):
         from ..models import load_run_model
 
-        loaded = load_run_model(embedding, kinds=("embedding",), workspace_dir=workspace_dir)
+        loaded = load_run_model(embedding, workspace_dir=workspace_dir)  # any kind, so that a wrong one is named
+        if loaded.kind != "embedding":
+            what = f"run {loaded.run_id} is {KIND_NAMES.get(loaded.kind, f'a model of kind {loaded.kind!r}')}"
+            train = f"`mlaas train {dataset or 'DATASET'} --model siamese`"
+            raise ConformalInputError(f"embedding=RUN needs an embedding run (train.train_embedding, {train}); {what}",
+                                      cli=f"--embedding needs an embedding run ({train}); {what}")
         if loaded.dataset != dataset:
             raise ConformalInputError(f"embedding run {loaded.run_id} was trained on {loaded.dataset!r}, the model on {dataset!r}: "
                                       "give an embedding of the same dataset")
@@ -120,6 +128,23 @@ def _embedding(embedding, images, random_state: int, workspace_dir, dataset: str
         return loaded.model, f"the {dim}-d siamese embedding of run {loaded.run_id[:8]} ({loaded.run.info.run_name})"
     describe = getattr(embedding, "describe", None)
     return embedding, describe() if describe else type(embedding).__name__
+
+
+KIND_NAMES = {"cnn": "a CNN classifier", "estimator": "a fitted estimator (a tabular run)", "embedding": "a siamese embedding"}
+
+
+def _not_a_classifier(loaded, workspace_dir) -> ConformalInputError:
+    """The error for a run whose model is not an image classifier; an embedding run is shown where it goes."""
+    what = KIND_NAMES.get(loaded.kind, f"a model of kind {loaded.kind!r}")
+    text = f"run {loaded.run_id} holds {what}: conformal calibration of runs covers image classifiers (mlaas train) for now"
+    if loaded.kind != "embedding":
+        return ConformalInputError(text)
+    classifier = newest_run(loaded.dataset, workspace_dir=workspace_dir) if loaded.dataset else None
+    cnn, ref = (classifier[:8] if classifier else "CNN_RUN"), loaded.run_id[:8]
+    return ConformalInputError(f"{text}; kNN sets on this embedding take it as embedding=RUN: "
+                               f"calibrate_run({cnn!r}, score='knn', embedding={ref!r})",
+                               cli=f"{text}; kNN sets on this embedding take it as --embedding RUN: "
+                               f"mlaas conformal {cnn} --score knn --embedding {ref}")
 
 
 def _reference(loaded, workspace_dir):
@@ -153,10 +178,7 @@ def calibrate_run(run: str, *, significance: float = 0.05, score: str = "lac", m
         raise ConformalInputError(f"score {score!r} is not one of lac, aps, knn")
     loaded = load_run_model(run, workspace_dir=workspace_dir)
     if loaded.kind != "cnn":
-        hint = ("; an embedding run goes in embedding= (mlaas conformal CNN_RUN --score knn --embedding RUN)"
-                if loaded.kind == "embedding" else "")
-        raise ConformalInputError(f"run {loaded.run_id} holds a model of kind {loaded.kind!r}: conformal calibration of runs "
-                                  f"covers image classifiers (mlaas train) for now{hint}")
+        raise _not_a_classifier(loaded, workspace_dir)
     images, y_idx, _, positions, held_out, notes = _cnn_items(loaded, workspace_dir)
     classes = np.asarray(loaded.model.classes_)
     y = classes[y_idx]

@@ -107,7 +107,8 @@ def wrong_rows_figure(frame):
     import plotly.graph_objects as go
 
     frame = frame.reset_index()
-    cells = [["" if pd.isna(v) else f"{v:.3f}" if isinstance(v, float) else str(v) for v in frame[c]] for c in frame.columns]
+    cells = [["" if pd.isna(v) else f"{v:.1%}" if c == "confidence" else f"{v:.3f}" if isinstance(v, float) else str(v) for v in frame[c]]
+             for c in frame.columns]  # the confidence as the summary and the image captions write it
     fig = go.Figure(go.Table(header={"values": [str(c) for c in frame.columns]}, cells={"values": cells, "height": 24}))
     fig.update_layout(title=f"The {len(frame)} most confidently wrong predictions", height=160 + 24 * (len(frame) + 1),
                       margin={"t": 60, "b": 20})

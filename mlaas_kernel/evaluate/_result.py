@@ -70,10 +70,10 @@ class Evaluation:
                 lines.append(f"  confidently wrong: {len(self.wrong)} shown" +
                              (f", the worst at {self.wrong['confidence'].iloc[0]:.1%} confidence" if len(self.wrong) else ""))
             return lines
-        lines = [f"  R²                {m.r2:.4f}", f"  MAE               {m.mae:,.4g}", f"  RMSE              {m.rmse:,.4g}"]
+        lines = [f"  R²                {m.r2:.4f}", f"  MAE               {m.mae:,.1f}", f"  RMSE              {m.rmse:,.1f}"]
         if m.worst_category is not None:
             worst = m.per_category.iloc[0]
-            lines.append(f"  worst category:   {worst['category']} (MAE {worst['mae']:,.4g} over {int(worst['n'])} items)")
+            lines.append(f"  worst category:   {worst['category']} (MAE {worst['mae']:,.1f} over {int(worst['n'])} items)")
         return lines
 
     def summary(self) -> str:
@@ -91,5 +91,7 @@ class Evaluation:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        table = self.table.to_html(index=False, float_format=lambda v: f"{v:.4f}") if self.table is not None else ""
+        # scores in [0, 1] to 4 decimals; errors in the target's units (G3Dmark points) to 1, as in the summary
+        fmt = "{:.4f}" if self.kind == "classification" else "{:,.1f}"
+        table = self.table.to_html(index=False, float_format=fmt.format) if self.table is not None else ""
         return f"<pre>{html.escape(self.summary())}</pre>{table}"

@@ -92,7 +92,7 @@ def _evaluate_cnn(loaded, *, top_wrong: int, n_bins: int, workspace_dir) -> Eval
     proba = loaded.model.predict_proba(images)
     metrics = classification_metrics(y_idx, proba, classes, n_bins=n_bins)
     picks, wrong = _wrong_table(positions, y_idx, proba, classes, top_wrong)
-    captions = [f"#{item}: {r.true} as {r.predicted} ({r.confidence:.0%})" for item, r in wrong.iterrows()]
+    captions = [f"#{item}: {r.true} as {r.predicted} ({r.confidence:.1%})" for item, r in wrong.iterrows()]  # as the summary
     figures = classification_figures(metrics, wrong_images_figure(images[picks], captions))
     return Evaluation(loaded.run_id, loaded.run.info.run_name, metrics, figures, data, wrong=wrong, notes=notes + metrics.notes)
 
@@ -144,10 +144,18 @@ def evaluate_run(run: str, *, top_wrong: int = TOP_WRONG, log: bool = True, out:
     elif loaded.kind == "estimator":
         ev = _evaluate_tabular(loaded, top_wrong=top_wrong, n_bins=n_bins, workspace_dir=workspace_dir)
     else:
-        raise EvaluationError(f"run {loaded.run_id} holds a {loaded.kind!r} model, which evaluation does not know")
+        raise EvaluationError(_not_a_classifier(loaded))
     _write_and_log(ev, out, log=log, png=png, default=workspace(workspace_dir) / "runs" / loaded.run_id / "evaluation",
                    workspace_dir=workspace_dir)
     return ev
+
+
+def _not_a_classifier(loaded) -> str:
+    if loaded.kind == "embedding":
+        return (f"run {loaded.run_id} is an embedding (mlaas train --model siamese), not a classifier: evaluate a classifier run "
+                f"(mlaas train, or notebook 04b's tabular runs); an embedding is judged by its silhouette (notebook 07) and used by "
+                f"mlaas conformal RUN --score knn --embedding {loaded.run_id}")
+    return f"run {loaded.run_id} holds a model of kind {loaded.kind!r}; evaluation measures classifiers (mlaas train) and tabular runs (notebook 04b)"
 
 
 def _write_and_log(ev: Evaluation, out, *, log: bool, png: bool, default: Path, workspace_dir) -> None:
@@ -184,16 +192,27 @@ def _artifact_folder(run_id: str, workspace_dir) -> Path:
     return Path(unquote(parsed.path)) / ARTIFACT_DIR if parsed.scheme in ("", "file") else Path(f"{uri}/{ARTIFACT_DIR}")
 
 
-def latest_run(*, dataset: str, estimator: str | None = None, experiment: str = "mlaas",
+def latest_run(*, dataset: str, estimator: str | None = None, model: str = "cnn", experiment: str = "mlaas",
                workspace_dir: str | os.PathLike | None = None) -> str | None:
-    """The id of the newest finished run on ``dataset``: a CNN run when ``estimator`` is ``None``, else
-    a run of that estimator class (``"TabularRegressor"``...) that records its task; ``None`` when there is none."""
+    """The id of the newest finished run on ``dataset`` with a model of the kind asked for, or ``None``.
+
+    With ``estimator`` ``None``: a run of ``mlaas train`` whose ``mlaas.model`` tag is ``model`` (``cnn``,
+    the classifier evaluation measures, or ``embedding``, a siamese run; runs from before the tag count as
+    ``cnn``). A tuning study's finished trials are training runs and count; its parent run counts only once
+    it holds the best trial's model (it starts before its trials, so the newest is in practice the last
+    finished trial or a later plain run). With ``estimator``: a run of that estimator class
+    (``"TabularRegressor"``...) that records its task.
+    """
     from ..track import runs
 
     for run in runs(experiment, workspace_dir=workspace_dir, max_results=500):
         tags = run.data.tags
         if run.info.status != "FINISHED" or tags.get("mlaas.dataset") != dataset or tags.get("mlaas.estimator") != estimator:
             continue
-        if estimator is None or TASK_TAG in tags:
+        if estimator is not None:
+            if TASK_TAG in tags:
+                return run.info.run_id
+        elif tags.get("mlaas.model", "cnn") == model and (tags.get("mlaas.kind") != "study"
+                                                          or tags.get("mlaas.best.model", "").startswith("runs:/")):
             return run.info.run_id
     return None
