@@ -112,6 +112,9 @@ def test_cli_trains_tracks_and_loads_an_embedding(env, workspace):
     assert run.info.run_id == run_id and run.info.status == "FINISHED" and run.data.tags["mlaas.model"] == "embedding"
     assert run.data.params["dim"] == "8" and run.data.metrics["silhouette"] == pytest.approx(lines["silhouette"], abs=1e-4)
     assert [s for s, _ in track.metric_history(run_id, "val_silhouette")] == [1]
+    [epoch_line] = [ln for ln in out.stdout.splitlines() if ln.startswith("epoch 1/1: ")]
+    assert "knn_accuracy 0.9" in epoch_line and "val_accuracy" not in epoch_line, epoch_line  # named as the summary names it
+    assert [s for s, _ in track.metric_history(run_id, "val_accuracy")] == [1]  # the tracked key stays what tuning reads
     folder = workspace / "models" / "mnist" / run_id
     assert {p.name for p in (folder / "embedding-checkpoint").iterdir()} == {"best.pt", "last.pt"}
     loaded = models.load_run_model(run_id[:8])
@@ -151,3 +154,32 @@ def test_silhouette_needs_two_classes_and_samples_the_same_rows():
     labels = np.r_[np.zeros(3000), np.ones(3000)]
     assert silhouette(points, labels) == silhouette(points, labels) > 0.9  # a fixed sample of 2,000
     assert np.isnan(silhouette(points[:3000], labels[:3000]))
+
+
+def test_the_2d_view_names_its_axes():
+    from mlaas_kernel.train import embedding_map, embedding_view_figure
+
+    rng = np.random.default_rng(0)
+    emb, labels = rng.normal(size=(60, 8)).astype(np.float32), np.repeat([0, 1, 2], 20)
+    points = embedding_map(emb, labels, method="pca", n=50)
+    fig = embedding_view_figure(points, method="pca", title="t")
+    assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == ("PC 1", "PC 2")
+    assert sum(len(t.x) for t in fig.data) == 50 and fig.layout.title.text == "t"
+    umap = embedding_view_figure(points, method="umap")  # the names follow the method; UMAP itself is not run here
+    assert (umap.layout.xaxis.title.text, umap.layout.yaxis.title.text) == ("UMAP 1", "UMAP 2")
+    with pytest.raises(ValueError, match="method 'tsne' is not one of pca, umap"):
+        embedding_view_figure(points, method="tsne")
+
+
+def test_notebook_07_is_served_live_and_says_it_trains_when_its_page_opens():
+    """A preheated kernel (and the pool's refill) would train a run before anyone opened the page."""
+    import nbformat
+
+    from conftest import REPO
+    from mlaas_kernel.cli.lab import dashboard_command
+
+    path = REPO / "notebooks" / "07_embedding.ipynb"
+    cmd = dashboard_command(path, 9999, open_browser=False)
+    assert "--preheat_kernel=False" in cmd and "--preheat_kernel=True" not in cmd
+    text = " ".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    assert "trains a new run each time its page opens" in text

@@ -117,6 +117,7 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         [view] = [p for p, title in titles if "validation digits, coloured by class" in title]
         assert n_points(curve["data"][0]["y"]) == 1 and len(view["data"]) == 10  # one epoch; one trace per digit
         assert sum(n_points(t["x"]) for t in view["data"]) == params["view_samples"]
+        assert (view["layout"]["xaxis"]["title"]["text"], view["layout"]["yaxis"]["title"]["text"]) == ("PC 1", "PC 2")
     if notebook.name == "04b_train_tabular.ipynb":
         assert "accuracy 0." in text and "R² 0." in text
         figures = [o["data"]["application/vnd.plotly.v1+json"] for c in nb.cells for o in c.get("outputs", []) if "application/vnd.plotly.v1+json" in o.get("data", {})]

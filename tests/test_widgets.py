@@ -342,3 +342,66 @@ def test_grid_labeler_counts_skips_apart(store, images):
     store.label("toy", 1, "a", annotator="ana")
     w = GridLabeler(images, store=store, dataset="toy", annotator="ana", classes=["a", "b"], rows=1, cols=3)
     assert w.labeled == 1 and {t["item"] for t in w.tiles}.isdisjoint({0, 1})
+
+
+# ---------------------------------------------------------------- training monitor
+def _progress(**kw):
+    from mlaas_kernel.train import Progress
+
+    return Progress(**{"epoch": 1, "epochs": 40, "step": 0, "steps_per_epoch": 10, "samples_seen": 0, "seconds": 0.0, "device": "cpu", **kw})
+
+
+def test_monitor_status_line_ticks_metric_name_and_button_after_the_end():
+    import re
+
+    from mlaas_kernel.train import EmbeddingNet, ImageClassifier
+    from mlaas_widgets import TrainingMonitor
+
+    monitor = TrainingMonitor(title="t")
+    p = _progress()
+    monitor.on_train_begin(p, ImageClassifier())
+    assert monitor.figure.layout.annotations[1].text == "validation accuracy" == monitor.figure.data[2].name  # the default
+    monitor.on_step_end(p)  # no time yet, so no ETA, and no loss: the empty fields leave no double separator
+    assert "images/s</b> · cpu" in monitor.stats.value and not re.search(r"·\s*·", monitor.stats.value), monitor.stats.value
+    for epoch in range(1, 31):  # 30 epochs: whole-epoch ticks, about 8 of them
+        p.history.append({"epoch": epoch, "loss": 1 / epoch, "val_accuracy": 0.5})
+        p.epoch, p.step, p.samples_seen, p.seconds, p.metrics = epoch, 10, epoch * 100, epoch * 1.0, {"loss": 1 / epoch}
+        monitor.on_epoch_end(p)
+        axis = monitor.figure.layout.xaxis
+        assert axis.tickmode == "linear" and float(axis.dtick).is_integer() and axis.dtick >= 1 and epoch / axis.dtick <= 8
+    assert "s left · loss 0.0333 · cpu" in monitor.stats.value
+    assert monitor.stop_button.description == "Stop" and not monitor.stop_button.disabled
+    monitor.on_train_end(p)
+    b = monitor.stop_button
+    assert (b.disabled, b.description, b.button_style) == (True, "Finished", "")  # no red active-looking button
+    assert "images/s</b> · loss" in monitor.stats.value and not re.search(r"·\s*·", monitor.stats.value), monitor.stats.value
+    assert "validation accuracy 50.00%" in monitor.status.value
+    # the same monitor for an embedding: its estimator names the metric, and a stopped run says so on the button
+    q = _progress(epochs=4, steps_per_epoch=10)
+    monitor.on_train_begin(q, EmbeddingNet())
+    assert (b.disabled, b.description, b.button_style) == (False, "Stop", "danger")
+    assert monitor.figure.layout.annotations[1].text == "kNN accuracy" == monitor.figure.data[2].name
+    q.history.append({"epoch": 1, "loss": 0.2, "val_accuracy": 0.9})
+    monitor.on_epoch_end(q)
+    monitor.stop()
+    q.stopped, q.stop_requested = True, True
+    monitor.on_train_end(q)
+    assert (b.disabled, b.description) == (True, "Stopped") and "kNN accuracy 90.00%" in monitor.status.value
+    shown = monitor.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert [a["text"] for a in shown["layout"]["annotations"]][:2] == ["loss", "kNN accuracy"]  # what the page shows
+    monitor.close()
+
+
+def test_monitor_button_says_failed_when_training_raises_before_it_begins():
+    from mlaas_widgets import TrainingMonitor
+
+    monitor = TrainingMonitor()
+
+    def bad():
+        raise ValueError("no such dataset")
+
+    with pytest.raises(ValueError):
+        monitor.run(bad).wait(30)
+    assert (monitor.stop_button.disabled, monitor.stop_button.description) == (True, "Failed")
+    assert "failed: ValueError: no such dataset" in monitor.status.value
+    monitor.close()

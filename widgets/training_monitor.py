@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import html
+import math
 import threading
 import time
 import warnings
@@ -39,7 +40,13 @@ class TrainingMonitor(W.VBox):
     kernel keeps handling widget messages while it waits, so Stop works under Run All too (a
     plain :meth:`wait` blocks the kernel: scripts only). :meth:`stop` is the button's public trigger.
     Notes from training and tracking (small data, a tracking store away) are listed under the bar.
+
+    The accuracy chart is named by the estimator's ``metric_label`` (``EmbeddingNet``: "kNN
+    accuracy"), "validation accuracy" when it has none. Once training ends the Stop button is
+    disabled and says how it ended (Finished, Stopped, Failed).
     """
+
+    METRIC_LABEL = "validation accuracy"
 
     def __init__(self, *, title: str = "Training", refresh_seconds: float = 0.5):
         self.stop_requested = False
@@ -55,12 +62,13 @@ class TrainingMonitor(W.VBox):
         self.status = W.HTML(f"<b>{html.escape(title)}</b>: waiting to start")
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", tooltip="end after the current step")
         self.stop_button.on_click(lambda _b: self.stop())
-        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "validation accuracy"))
+        self.metric_label = self.METRIC_LABEL
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", self.metric_label))
         fig.add_scatter(x=[], y=[], name="train loss", mode="lines+markers", row=1, col=1)
         fig.add_scatter(x=[], y=[], name="validation loss", mode="lines+markers", row=1, col=1)
-        fig.add_scatter(x=[], y=[], name="validation accuracy", mode="lines+markers", row=1, col=2)
+        fig.add_scatter(x=[], y=[], name=self.metric_label, mode="lines+markers", row=1, col=2)
         fig.update_layout(height=300, margin={"l": 40, "r": 10, "t": 40, "b": 30}, legend={"orientation": "h", "y": -0.2})
-        fig.update_xaxes(title_text="epoch")
+        fig.update_xaxes(title_text="epoch", tickmode="linear", tick0=0, dtick=1)  # whole epochs only
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)  # accuracy is a share: never -50 %..150 %
         self.figure = fig
         self.plot = PlotOutput()
@@ -85,6 +93,7 @@ class TrainingMonitor(W.VBox):
                 self.result = fn()
             except BaseException as exc:  # shown in the widget and re-raised by wait() / finished()
                 self.error = exc
+                self._end_button("Failed", "times")  # also when it failed before training began
                 self.status.value = f"<b>{html.escape(self.title)}</b>: failed: {html.escape(f'{type(exc).__name__}: {exc}')}"
             self._future.set_result(None)
 
@@ -136,6 +145,8 @@ class TrainingMonitor(W.VBox):
     def on_train_begin(self, progress, estimator) -> None:
         # a Stop pressed before training began still counts; on_train_end clears it for the next run
         self.stop_button.disabled = self.stop_requested
+        self.stop_button.description, self.stop_button.icon, self.stop_button.button_style = "Stop", "stop", "danger"
+        self._name_metric(getattr(estimator, "metric_label", None) or self.METRIC_LABEL)
         self.status.value = f"<b>{html.escape(self.title)}</b>: training on <code>{progress.device}</code>"
         self._draw_epochs(progress)
 
@@ -152,20 +163,33 @@ class TrainingMonitor(W.VBox):
     def on_train_end(self, progress) -> None:
         self._draw_stats(progress, ended=True)
         self._draw_notes(progress)
-        self.stop_button.disabled = True
         self.stop_requested = False
         last = progress.history[-1] if progress.history else {}
-        acc = f", validation accuracy {last['val_accuracy']:.2%}" if "val_accuracy" in last else ""
+        acc = f", {self.metric_label} {last['val_accuracy']:.2%}" if "val_accuracy" in last else ""
         if getattr(progress, "error", None):
             word = f"failed during epoch {progress.epoch} of {progress.epochs}"
+            self._end_button("Failed", "times")
         elif progress.stopped:
             mid_epoch = 0 < progress.step < progress.steps_per_epoch
             where = (f"during epoch {progress.epoch} of {progress.epochs} (step {progress.step} of {progress.steps_per_epoch})"
                      if mid_epoch else f"after epoch {progress.epoch} of {progress.epochs}")
             word = f"stopped by you {where}"
+            self._end_button("Stopped", "stop")
         else:
             word = f"done: {progress.epochs} epochs"
+            self._end_button("Finished", "check")
         self.status.value = f"<b>{html.escape(self.title)}</b>: {word}{acc}"
+
+    def _end_button(self, text: str, icon: str) -> None:
+        """Training has ended: the button is grey, disabled, and says how it ended."""
+        b = self.stop_button
+        b.disabled, b.description, b.icon, b.button_style, b.tooltip = True, text, icon, "", f"training {text.lower()}"
+
+    def _name_metric(self, label: str) -> None:
+        """Call the accuracy chart (its subplot title and trace) ``label``."""
+        self.metric_label = label
+        self.figure.layout.annotations[1].text = label
+        self.figure.data[2].name = label
 
     # ---------------------------------------------------------- drawing
     def _draw_notes(self, progress) -> None:
@@ -179,14 +203,13 @@ class TrainingMonitor(W.VBox):
         eta = None if ended else progress.eta_seconds  # nothing is left once training has ended
         self.bar.value = progress.fraction
         self.bar.description = f"{progress.fraction:.0%}"
-        eta_text = f"{eta:,.0f} s left" if eta is not None else ""
         loss = progress.metrics.get("loss")
-        self.stats.value = (
-            f"epoch {progress.epoch}/{progress.epochs} · step {progress.step}/{progress.steps_per_epoch} · "
-            f"<b>{progress.images_per_second:,.0f} images/s</b> · {eta_text}"
-            + (f" · loss {loss:.4f}" if loss is not None else "")
-            + f" · {progress.device} · {_memory(progress.device)}"
-        )
+        fields = [
+            f"epoch {progress.epoch}/{progress.epochs}", f"step {progress.step}/{progress.steps_per_epoch}",
+            f"<b>{progress.images_per_second:,.0f} images/s</b>", f"{eta:,.0f} s left" if eta is not None else "",
+            f"loss {loss:.4f}" if loss is not None else "", progress.device, _memory(progress.device),
+        ]
+        self.stats.value = " · ".join(f for f in fields if f)  # an empty field leaves no double separator
 
     def _draw_epochs(self, progress) -> None:
         h = progress.history
@@ -196,4 +219,7 @@ class TrainingMonitor(W.VBox):
         self.figure.data[1].y = [r["val_loss"] for r in h if "val_loss" in r]
         self.figure.data[2].x = [r["epoch"] for r in h if "val_accuracy" in r]
         self.figure.data[2].y = [r["val_accuracy"] for r in h if "val_accuracy" in r]
+        # whole epochs, about 8 ticks at most however long the run (a tick per epoch of 500 would be a smear)
+        span = (max(epochs) - min(epochs) + 1) if epochs else 1
+        self.figure.update_xaxes(dtick=max(1, math.ceil(span / 8)))
         self.plot.show(self.figure)

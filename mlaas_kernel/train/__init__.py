@@ -9,8 +9,8 @@ from ._separation import knn_accuracy, silhouette
 from ._tabular import TabularClassifier, TabularRegressor
 from ._run import TrainResult, split_dataset, train_dataset
 from ._saved import load_model, save_model
-from ._views import embedding_map, silhouette_figure
+from ._views import embedding_map, embedding_view_figure, silhouette_figure
 
 __all__ = ["EmbeddingNet", "ImageClassifier", "NetEstimator", "Progress", "TabularClassifier", "TabularRegressor", "TrainResult",
-           "TrainingInputError", "TrainingWarning", "build_cnn", "build_embedding_net", "embedding_map", "knn_accuracy", "load_model", "save_model",
+           "TrainingInputError", "TrainingWarning", "build_cnn", "build_embedding_net", "embedding_map", "embedding_view_figure", "knn_accuracy", "load_model", "save_model",
            "silhouette", "silhouette_figure", "split_dataset", "train_dataset", "train_embedding"]

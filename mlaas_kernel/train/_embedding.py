@@ -78,6 +78,9 @@ class EmbeddingNet(ClassifierMixin, NetEstimator):
     callbacks, random_state, verbose.
     """
 
+    metric_label = "kNN accuracy"  # val_accuracy is the kNN vote's: the monitor and the printed lines say so
+    printed_names = {"val_accuracy": "knn_accuracy"}
+
     def __init__(self, *, dim: int = 16, loss: str = "triplet", margin: float = 0.2, n_neighbors: int = 5, silhouette_samples: int = SILHOUETTE_SAMPLES,
                  epochs: int | None = None, batch_size: int = 128, max_lr: float = 3e-3, weight_decay: float = 1e-4,
                  min_steps: int = 200, width: int = 16, dropout: float = 0.0, device: str = "auto", compile: bool = False,

@@ -23,6 +23,11 @@ class NetEstimator(BaseEstimator):
     (``_make_net``, ``_net_params``, ``_loss``, ``_validate``; optionally ``_check_training_data``,
     ``_check_resume``, ``_epoch_done``, ``_fit_done``). Parameters are the subclass's."""
 
+    #: what the validation accuracy (``val_accuracy``) is called where people read it (the monitor's chart)
+    metric_label = "validation accuracy"
+    #: names the per-epoch lines of ``verbose`` print some metrics under (the tracked keys stay as they are)
+    printed_names: dict[str, str] = {}
+
     def _keep(self, args: dict) -> None:
         """Store ``__init__``'s arguments as attributes of the same names (scikit-learn's convention), nothing else."""
         for name, value in args.items():
@@ -168,7 +173,8 @@ class NetEstimator(BaseEstimator):
             _loop.save_checkpoint(s.ckpt_dir / "last.pt", self._checkpoint(s, progress, epoch))
         _loop.call(s.callbacks, "on_epoch_end", progress)
         if self.verbose and s.rank == 0:
-            print(f"epoch {epoch}/{s.plan.epochs}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch"), flush=True)
+            print(f"epoch {epoch}/{s.plan.epochs}: " + ", ".join(f"{self.printed_names.get(k, k)} {v:.4g}" for k, v in record.items() if k != "epoch"),
+                  flush=True)
 
     def _checkpoint(self, s: _session.Session, progress: _loop.Progress, epoch: int) -> dict:
         return {

@@ -35,6 +35,20 @@ def embedding_map(embedding, labels=None, *, method: str = "pca", n: int = 2000,
     return out
 
 
+VIEW_AXES = {"pca": "PC", "umap": "UMAP"}  # the axes of a 2-D view: "PC 1", "PC 2" / "UMAP 1", "UMAP 2"
+
+
+def embedding_view_figure(points, *, method: str = "pca", title: str | None = None):
+    """:func:`mlaas_kernel.explore.embedding_figure` of :func:`embedding_map`'s ``points``, its axes
+    named after the view's components ("PC 1", "PC 2" for ``method="pca"``, "UMAP 1", "UMAP 2")."""
+    from ..explore import embedding_figure
+
+    if method not in VIEW_METHODS:
+        raise ValueError(f"method {method!r} is not one of {', '.join(VIEW_METHODS)}")
+    fig = embedding_figure(points, title=title)
+    return fig.update_layout(xaxis_title=f"{VIEW_AXES[method]} 1", yaxis_title=f"{VIEW_AXES[method]} 2")
+
+
 def silhouette_figure(history, *, title: str = "Validation silhouette and kNN accuracy per epoch"):
     """Line chart of the per-epoch ``val_silhouette`` and ``val_accuracy`` (kNN) of a training history, the best epoch marked."""
     import plotly.graph_objects as go
