@@ -379,7 +379,7 @@ def test_monitor_status_line_ticks_metric_name_and_button_after_the_end():
     # the same monitor for an embedding: its estimator names the metric, and a stopped run says so on the button
     q = _progress(epochs=4, steps_per_epoch=10)
     monitor.on_train_begin(q, EmbeddingNet())
-    assert (b.disabled, b.description, b.button_style) == (False, "Stop", "danger")
+    assert (b.disabled, b.description, b.button_style, b.tooltip) == (False, "Stop", "danger", "end after the current step")
     assert monitor.figure.layout.annotations[1].text == "kNN accuracy" == monitor.figure.data[2].name
     q.history.append({"epoch": 1, "loss": 0.2, "val_accuracy": 0.9})
     monitor.on_epoch_end(q)

@@ -30,6 +30,17 @@ def _memory(device: str) -> str:
         return ""
 
 
+def _stats_line(progress, eta: float | None) -> str:
+    """Epoch, step, speed, time left, loss, device and memory, the empty ones left out (no ``· ·``)."""
+    loss = progress.metrics.get("loss")
+    fields = [
+        f"epoch {progress.epoch}/{progress.epochs}", f"step {progress.step}/{progress.steps_per_epoch}",
+        f"<b>{progress.images_per_second:,.0f} images/s</b>", f"{eta:,.0f} s left" if eta is not None else "",
+        f"loss {loss:.4f}" if loss is not None else "", progress.device, _memory(progress.device),
+    ]
+    return " · ".join(f for f in fields if f)
+
+
 class TrainingMonitor(W.VBox):
     """A training callback that draws itself: loss and accuracy per epoch, images per second,
     a progress bar with the time left, the device and its memory, and a Stop button that ends
@@ -47,6 +58,7 @@ class TrainingMonitor(W.VBox):
     """
 
     METRIC_LABEL = "validation accuracy"
+    STOP_TOOLTIP = "end after the current step"
 
     def __init__(self, *, title: str = "Training", refresh_seconds: float = 0.5):
         self.stop_requested = False
@@ -60,7 +72,7 @@ class TrainingMonitor(W.VBox):
         self.stats = W.HTML()
         self.notes = W.HTML()
         self.status = W.HTML(f"<b>{html.escape(title)}</b>: waiting to start")
-        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", tooltip="end after the current step")
+        self.stop_button = W.Button(description="Stop", icon="stop", button_style="danger", tooltip=self.STOP_TOOLTIP)
         self.stop_button.on_click(lambda _b: self.stop())
         self.metric_label = self.METRIC_LABEL
         fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", self.metric_label))
@@ -145,7 +157,8 @@ class TrainingMonitor(W.VBox):
     def on_train_begin(self, progress, estimator) -> None:
         # a Stop pressed before training began still counts; on_train_end clears it for the next run
         self.stop_button.disabled = self.stop_requested
-        self.stop_button.description, self.stop_button.icon, self.stop_button.button_style = "Stop", "stop", "danger"
+        b = self.stop_button
+        b.description, b.icon, b.button_style, b.tooltip = "Stop", "stop", "danger", self.STOP_TOOLTIP
         self._name_metric(getattr(estimator, "metric_label", None) or self.METRIC_LABEL)
         self.status.value = f"<b>{html.escape(self.title)}</b>: training on <code>{progress.device}</code>"
         self._draw_epochs(progress)
@@ -203,13 +216,7 @@ class TrainingMonitor(W.VBox):
         eta = None if ended else progress.eta_seconds  # nothing is left once training has ended
         self.bar.value = progress.fraction
         self.bar.description = f"{progress.fraction:.0%}"
-        loss = progress.metrics.get("loss")
-        fields = [
-            f"epoch {progress.epoch}/{progress.epochs}", f"step {progress.step}/{progress.steps_per_epoch}",
-            f"<b>{progress.images_per_second:,.0f} images/s</b>", f"{eta:,.0f} s left" if eta is not None else "",
-            f"loss {loss:.4f}" if loss is not None else "", progress.device, _memory(progress.device),
-        ]
-        self.stats.value = " · ".join(f for f in fields if f)  # an empty field leaves no double separator
+        self.stats.value = _stats_line(progress, eta)
 
     def _draw_epochs(self, progress) -> None:
         h = progress.history
