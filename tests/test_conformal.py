@@ -194,6 +194,30 @@ def test_aps_scores_and_thresholds_equal_mapie(digits):
                                       test_scores <= quantiles[j] + 1e-12)
 
 
+def test_coverage_figure_one_colour_and_one_legend_entry_per_score(digits):
+    """Each score keeps its colour in both panels and has one legend entry; the coverage panel shows
+    coverage minus its target (points) around a visible target line, the scores' markers apart."""
+    import pandas as pd
+
+    frames = [conformal.coverage_over_splits(*_score_matrix(digits, name), digits["y"], [0.05, 0.1], n_splits=5, name=name)
+              for name in ("lac", "aps", "knn")]
+    frame = pd.concat(frames, ignore_index=True)
+    fig = conformal.coverage_figure(frame)
+    target, *traces = fig.data
+    assert target.name == "target: coverage = 1 - significance" and list(target.y) == [0, 0] and target.line.color == "black"
+    assert [t.name for t in traces if t.showlegend is not False] == ["lac", "aps", "knn"]
+    for name in ("lac", "aps", "knn"):
+        left, right = [t for t in traces if t.name == name]
+        assert left.marker.color == right.marker.color == right.line.color, name
+        part = frame[frame["score"] == name]
+        np.testing.assert_allclose(left.y, 100 * (part["coverage"] - part["target"]))
+        np.testing.assert_allclose(left.error_y.array, 100 * part["coverage_sd"])
+        np.testing.assert_allclose(right.x, part["significance"])
+    assert len({t.marker.color for t in traces}) == 3
+    xs = [tuple(t.x) for t in traces[::2]]  # the coverage markers of the three scores
+    assert len(set(xs)) == 3 and all(abs(x[0] / 0.05 - 1) < 0.1 for x in xs)  # apart, yet by the level they belong to
+
+
 # ---------------------------------------------------------------- per item, and bad input
 
 

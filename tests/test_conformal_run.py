@@ -42,8 +42,14 @@ def test_calibrate_run_logs_sets_metrics_and_a_calibration_that_reloads(trained,
     # One 1,000/1,000 split: coverage varies by about 1 point (sd); the guarantee itself is tested over
     # 100 splits in test_conformal.py, so this only bounds it within 5 sd.
     assert 0.90 <= s["coverage"] <= 1.0 and 0.5 < s["mean_set_size"] < 10
-    assert "one split of 1,000 + 1,000 items varies by about ±1.0%" in result.summary_text()
-    assert "coverage" in result.summary_text() and "calibrated on 1,000 of the validation split of mnist" in result.notes[0]
+    text = result.summary_text(n_splits=20)
+    assert f"{s['coverage']:.2%} on this split (1,000 items: one split of 1,000 + 1,000 items varies by about ±1.0%)" in text
+    mean = result.over_splits((0.05,), n_splits=20)["coverage"].iloc[0]  # the mean over splits is printed beside it
+    assert f"over 20 splits  {mean:.2%} (mean over random calibration/evaluation splits of the same 2,000 items: " \
+           "the guarantee is on this average, ≥ 95.0%)" in text, text
+    assert ("empty sets (" in text) == (s["empty"] > 0) and "calibrated on 1,000 of the validation split of mnist" in result.notes[0]
+    loose = conformal.calibrate_run(run_id, significance=0.3, log=False, workspace_dir=root)  # a 1-epoch CNN is right > 70 %
+    assert loose.summary["empty"] > 0 and f"empty sets ({loose.summary['empty']:.1%}): no class is typical enough" in loose.summary_text()
     client, _ = track.setup(workspace_dir=root)
     run = client.get_run(run_id)
     assert run.data.metrics["conformal_coverage_lac_0.05"] == pytest.approx(s["coverage"])
@@ -95,8 +101,18 @@ def test_mlaas_conformal_with_the_siamese_embedding_prints_and_logs(trained, jup
     assert "coverage" in out.stdout and "conformal/sets_knn_0.1.parquet" in out.stdout
     client, _ = track.setup(workspace_dir=root)
     assert 0.83 <= client.get_run(run_id).data.metrics["conformal_coverage_knn_0.1"] <= 0.97
-    wrong = mlaas("conformal", embedding_id, env=env)  # an embedding run has no classifier to calibrate
-    assert wrong.returncode == 1 and "holds a model of kind 'embedding'" in wrong.stderr and "--embedding RUN" in wrong.stderr, wrong.stderr
+    wrong = mlaas("conformal", embedding_id, env=env)  # an embedding run has no classifier to calibrate: where it goes instead
+    assert wrong.returncode == 1 and f"run {embedding_id} holds a siamese embedding" in wrong.stderr, wrong.stderr
+    assert f"take it as --embedding RUN: mlaas conformal {run_id[:8]} --score knn --embedding {embedding_id[:8]}" in wrong.stderr
+    assert "embedding=" not in wrong.stderr, wrong.stderr  # the library's words stay in the library
+    swapped = mlaas("conformal", run_id, "--score", "knn", "--embedding", run_id, "--no-log", env=env)
+    assert swapped.returncode == 1 and "Traceback" not in swapped.stderr, swapped.stderr
+    assert (f"mlaas: error: --embedding needs an embedding run (`mlaas train mnist --model siamese`); run {run_id} is a CNN "
+            "classifier") in swapped.stderr, swapped.stderr
+    with pytest.raises(conformal.ConformalInputError, match=r"take it as embedding=RUN: calibrate_run\("):
+        conformal.calibrate_run(embedding_id, workspace_dir=root)
+    with pytest.raises(conformal.ConformalInputError, match=f"^embedding=RUN needs an embedding run .*; run {run_id} is a CNN classifier$"):
+        conformal.calibrate_run(run_id, score="knn", embedding=run_id, log=False, workspace_dir=root)
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -134,10 +134,10 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
     if notebook.name == "08_conformal.ipynb":
         for score in ("lac", "aps", "knn"):
             assert f"{score} sets at significance 0.05 (target coverage 95.0%)" in text
-        assert "kNN distances on the 16-d siamese embedding of run" in text and "p_9" in text
+        assert "kNN distances on the 16-d siamese embedding of run" in text and "p-value 9" in text and "over 20 splits" in text
         [chart] = widget_plots(nb)
         names = [t["name"] for t in chart["data"]]
-        assert names[0] == "ideal: 1 - significance" and {"lac", "aps", "knn"} <= set(names)
+        assert names[0] == "target: coverage = 1 - significance" and {"lac", "aps", "knn"} <= set(names)
         assert all(n_points(t["x"]) == 2 for t in chart["data"])  # the two levels asked for
         assert chart["data"][1]["error_y"]["visible"] and "coverage_sd" in text
     if notebook.name == "05_tune.ipynb":

@@ -25,7 +25,7 @@ def cmd_conformal(args: argparse.Namespace) -> int:
         result = calibrate_run(args.run, significance=args.significance, score=args.score, mondrian=args.mondrian,
                                k=args.k, embedding=args.embedding, random_state=args.seed, log=not args.no_log)
     except (ModelNotFoundError, EvaluationError, ConformalInputError) as exc:
-        return _fail(str(exc), 1)
+        return _fail(getattr(exc, "cli", str(exc)), 1)  # the command line's words (--embedding RUN, not embedding=RUN)
     print(result.summary_text())
     if not args.no_log:
         level = f"{result.significance:g}"

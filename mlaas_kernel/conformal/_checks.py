@@ -10,7 +10,15 @@ __all__ = ["ConformalInputError", "check_significance", "check_matrix", "min_cal
 
 
 class ConformalInputError(ValueError):
-    """Bad input to conformal prediction (a significance, probabilities, scores, a calibration set)."""
+    """Bad input to conformal prediction (a significance, probabilities, scores, a calibration set).
+
+    ``cli`` is the message in the command line's words (``--embedding RUN`` where the library says
+    ``embedding=RUN``); it is the message itself when both say the same.
+    """
+
+    def __init__(self, message: str, *, cli: str | None = None):
+        super().__init__(message)
+        self.cli = cli or message
 
 
 def check_significance(significance) -> float:
