@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -93,6 +96,14 @@ def test_study_prunes_tracks_parent_and_children_and_resumes(digits_ws):
     figures = study_figures(study)
     assert set(figures) == {"history", "importances", "parallel", "intermediate"}
     assert "trial 1 (pruned)" in [t.name for t in figures["intermediate"].data]
+    assert study.metric_names == ["val_accuracy"] and figures["history"].layout.yaxis.title.text == "val_accuracy"
+    assert figures["history"].layout.xaxis.tickformat == "d"  # trial numbers, not 0.2 ... 0.8
+    epochs = figures["intermediate"].layout.xaxis
+    assert (epochs.tick0, epochs.dtick, tuple(epochs.range)) == (1, 1, (0.5, 2.5))  # whole epochs 1 and 2
+    for key, value in best["params"].items():  # printed to 3 significant digits
+        shown = re.search(rf"^  {key} +(\S+)$", res.summary(), re.M).group(1)
+        if isinstance(value, float):
+            assert float(shown) == pytest.approx(value, rel=5e-3) and len(shown.split("e")[0].replace(".", "").lstrip("0")) <= 3, shown
 
     again = tune("digits", n_trials=1, study="s1", resume=True, workspace_dir=digits_ws, progress=False)
     assert again.parent_run_id == res.parent_run_id and len(load_study("s1", workspace_dir=digits_ws).trials) == 4
@@ -141,3 +152,35 @@ def _names(ws):
     from mlaas_kernel.tune import study_names
 
     return study_names(ws)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_study_cleanly_and_says_how_to_resume(digits_ws):
+    """SIGINT to the CLI's process group, as a terminal's Ctrl-C: exit 130 and one block saying what was
+    stopped and how to go on, no worker traceback; the trials FAIL (tagged interrupted), their runs and the parent run KILLED."""
+    from optuna.trial import TrialState
+
+    from mlaas_kernel.tune import load_study
+
+    env = {**os.environ, "MLAAS_WORKSPACE": str(digits_ws), "MLAAS_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "mlaas_kernel", "tune", "digits", "--trials", "4", "--workers", "2", "--study", "ctrl-c",
+           "--space", "epochs=40:40", "--pruner", "none"]
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        deadline = time.monotonic() + 120
+        while True:  # until both workers train (their trials have MLflow runs)
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            trials = load_study("ctrl-c", workspace_dir=digits_ws).trials if "ctrl-c" in _names(digits_ws) else []
+            if sum("mlflow_run_id" in t.user_attrs for t in trials) == 2:
+                break
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, (out, err)
+    assert ("interrupted: 2 trial(s) stopped (their runs KILLED); the study keeps its 0 finished trials; "
+            "continue with `mlaas tune digits --study ctrl-c --resume`") in out, out
+    assert "0 failed, 2 stopped" in out and "note: worker" not in out and "Traceback" not in out + err
+    study = load_study("ctrl-c", workspace_dir=digits_ws)
+    assert [(t.state, t.user_attrs.get("mlaas.interrupted")) for t in study.trials] == [(TrialState.FAIL, True)] * 2
+    client = _client(digits_ws)
+    assert [client.get_run(t.user_attrs["mlflow_run_id"]).info.status for t in study.trials] == ["KILLED"] * 2
+    assert client.get_run(study.user_attrs["mlaas.parent_run_id"]).info.status == "KILLED"

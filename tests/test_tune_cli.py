@@ -75,3 +75,13 @@ def test_tune_a_forest_then_refuse_bad_input_and_show_the_dashboard(tables, work
         busy_port = taken.getsockname()[1]
         busy = mlaas("tune", "--dashboard", "--port", str(busy_port), env=tables, timeout=60)
     assert busy.returncode != 0 and f"port {busy_port} on 127.0.0.1 is in use; pick another with --port" in busy.stderr
+
+
+def test_the_tune_notebook_runs_live_in_a_dashboard():
+    """A preheated kernel (and the pool's refill) would each run a study nobody watches: 05 runs when a page opens."""
+    from conftest import REPO
+
+    from mlaas_kernel import cli
+
+    command = cli.dashboard_command(REPO / "notebooks" / "05_tune.ipynb", 9999, open_browser=False)
+    assert "--preheat_kernel=False" in command and "--preheat_kernel=True" not in command

@@ -17,14 +17,7 @@ def dashboard_command(url: str, port: int) -> list[str]:
 
 
 def _print_result(res) -> None:
-    print(f"study {res.study_name}: {res.complete} complete, {res.pruned} pruned, {res.failed} failed in {res.seconds:.0f} s")
-    if res.best:
-        print(f"best trial: {res.best['number']}  value {res.best['value']:.4f}  (run {res.best['run_id']})")
-        for key, value in sorted(res.best["params"].items()):
-            print(f"  {key:<18} {value:.4g}" if isinstance(value, float) else f"  {key:<18} {value}")
-    else:
-        print("no trial completed")
-    print(f"parent run id: {res.parent_run_id}")
+    print(res.summary())
     print(f"storage: {res.storage} (study {res.study_name}; `mlaas tune --dashboard` shows it)")
     for note in res.notes:
         print(f"note: {note}")
@@ -52,7 +45,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         os.execv(cmd[0], cmd)
     if args.resume and not args.study:
         return _fail("--resume needs --study NAME (the study to continue)")
-    from ..tune import tune
+    from ..tune import StudyInterrupted, tune
 
     dashboard = None
     try:
@@ -65,13 +58,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
                    space=args.space, target=args.target, pruner=args.pruner, timeout=args.timeout)
     except (TuneError, DataError) as exc:
         return _fail(str(exc), 1)
+    except StudyInterrupted as exc:  # Ctrl-C: the study was stopped cleanly; say what is kept and how to go on
+        _print_result(exc.result)
+        print(exc, flush=True)
+        return 130
     finally:
         if dashboard is not None:
             dashboard.terminate()
             dashboard.wait()
     _print_result(res)
-    if res.interrupted:
-        return 130
     return 0 if res.complete or res.pruned else 1
 
 

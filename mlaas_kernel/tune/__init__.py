@@ -13,7 +13,7 @@ from ._space import CNN_SPACE, FOREST_SPACE, Param, SearchSpace, default_space
 from ._storage import TuneError, storage, storage_path, storage_url
 from ._study import PRUNERS, StudySpec, study_names
 from ._trials import PruningCallback
-from ._tune import StudyResult, load_study, resolve_space, tune
+from ._tune import StudyInterrupted, StudyResult, load_study, resolve_space, tune
 
-__all__ = ["CNN_SPACE", "FOREST_SPACE", "PRUNERS", "Param", "PruningCallback", "SearchSpace", "StudyResult", "StudySpec", "TuneError",
+__all__ = ["CNN_SPACE", "FOREST_SPACE", "PRUNERS", "Param", "PruningCallback", "SearchSpace", "StudyInterrupted", "StudyResult", "StudySpec", "TuneError",
            "default_space", "load_study", "resolve_space", "storage", "storage_path", "storage_url", "study_figures", "study_names", "tune"]

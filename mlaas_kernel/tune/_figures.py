@@ -49,6 +49,23 @@ def intermediate_figure(study):
     n_pruned = sum(t.state == TrialState.PRUNED for t in study.trials)
     fig.update_layout(title=f"Validation accuracy per epoch ({n_pruned} pruned trial(s) in red)", xaxis_title="epoch",
                       yaxis_title="validation accuracy")
+    last = max((max(t.intermediate_values) for t in study.trials if t.intermediate_values), default=1)
+    fig.update_xaxes(tick0=1, dtick=1, range=[0.5, last + 0.5])  # whole epochs from 1, even with one-epoch trials
+    return fig
+
+
+def metric_name(study) -> str:
+    """The name of the study's objective (``val_accuracy``, ``val_r2``), as set when it was created."""
+    names = getattr(study, "metric_names", None)
+    return names[0] if names else "Objective Value"
+
+
+def history_figure(study):
+    """Optuna's optimisation history, with the metric's name and whole-number trial ticks."""
+    import optuna
+
+    fig = optuna.visualization.plot_optimization_history(study, target_name=metric_name(study))
+    fig.update_xaxes(tickformat="d", dtick=max(1, len(study.trials) // 10))
     return fig
 
 
@@ -60,7 +77,7 @@ def study_figures(study) -> dict:
     if not done:
         empty = _placeholder("Study", "no complete trial yet")
         return {"history": empty, "importances": importance_figure(study), "parallel": empty, "intermediate": intermediate_figure(study)}
-    return {"history": optuna.visualization.plot_optimization_history(study),
+    return {"history": history_figure(study),
             "importances": importance_figure(study),
             "parallel": optuna.visualization.plot_parallel_coordinate(study),
             "intermediate": intermediate_figure(study)}

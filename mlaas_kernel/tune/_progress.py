@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._trials import INTERRUPTED_ATTR
+
 
 @dataclass
 class Counts:
@@ -12,16 +14,18 @@ class Counts:
     complete: int = 0
     pruned: int = 0
     failed: int = 0
+    stopped: int = 0  # FAIL because Ctrl-C stopped them
     running: int = 0
     best: float | None = None
 
     @property
     def done(self) -> int:
-        return self.complete + self.pruned + self.failed
+        return self.complete + self.pruned + self.failed + self.stopped
 
     def text(self) -> str:
         best = f"{self.best:.4f}" if self.best is not None else "-"
-        return f"complete {self.complete}, pruned {self.pruned}, failed {self.failed}, running {self.running}, best {best}"
+        stopped = f", stopped {self.stopped}" if self.stopped else ""
+        return f"complete {self.complete}, pruned {self.pruned}, failed {self.failed}{stopped}, running {self.running}, best {best}"
 
 
 def count_trials(study, *, first_number: int = 0) -> Counts:
@@ -39,6 +43,8 @@ def count_trials(study, *, first_number: int = 0) -> Counts:
             c.complete += 1
         elif t.state == TrialState.PRUNED:
             c.pruned += 1
+        elif t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR):
+            c.stopped += 1
         elif t.state == TrialState.FAIL:
             c.failed += 1
         elif t.state == TrialState.RUNNING:

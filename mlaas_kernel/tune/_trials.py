@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
-PRUNED, COMPLETE, FAIL = "PRUNED", "COMPLETE", "FAIL"
+PRUNED, COMPLETE, FAIL, INTERRUPTED = "PRUNED", "COMPLETE", "FAIL", "INTERRUPTED"
+INTERRUPTED_ATTR = "mlaas.interrupted"  # on a FAIL trial that Ctrl-C stopped (not a failure of its own)
 
 
 def worker_id() -> str:
@@ -53,7 +54,7 @@ def mark_run(run_id: str | None, state: str, *, note: str | None = None, status:
     client, _ = setup(experiment, workspace_dir=workspace_dir)
     client.set_tag(run_id, "mlaas.trial.state", state)
     if note:
-        client.set_tag(run_id, "mlaas.stopped" if state == PRUNED else "mlaas.error", note)
+        client.set_tag(run_id, "mlaas.error" if state == FAIL else "mlaas.stopped", note)
     if status and client.get_run(run_id).info.status == "RUNNING":
         client.set_terminated(run_id, status)
 
@@ -63,6 +64,24 @@ def end_stale_run(study, trial) -> None:
     mark_run(trial.user_attrs.get("mlflow_run_id"), FAIL, status="FAILED",
              note=f"worker {trial.user_attrs.get('mlaas.worker', '?')} died during trial {trial.number}",
              experiment=study.user_attrs.get("mlaas.experiment", "mlaas"))
+
+
+def interruptible(objective, *, experiment: str = "mlaas", workspace_dir=None):
+    """``objective`` whose trial, when Ctrl-C stops it, is tagged :data:`INTERRUPTED_ATTR` (Optuna then makes it
+    FAIL) and has its MLflow run KILLED; the interrupt goes on (a second one is ignored while this is recorded)."""
+    import signal
+
+    def run(trial):
+        try:
+            return objective(trial)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            mark_run(trial.user_attrs.get("mlflow_run_id"), INTERRUPTED, status="KILLED", experiment=experiment,
+                     workspace_dir=workspace_dir, note=f"interrupted during trial {trial.number}")
+            raise
+
+    return run
 
 
 class CNNObjective:

@@ -27,6 +27,7 @@ class StudyResult:
     search_space: str = ""
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    stopped: int = 0  # trials Ctrl-C stopped (FAIL in Optuna, their runs KILLED)
 
     @property
     def best_params(self) -> dict:
@@ -36,9 +37,32 @@ class StudyResult:
     def best_value(self) -> float | None:
         return self.best["value"] if self.best else None
 
+    def summary(self) -> str:
+        """What the study did and its best trial, its parameters rounded to 3 significant digits."""
+        stopped = f", {self.stopped} stopped" if self.stopped else ""
+        lines = [f"study {self.study_name}: {self.complete} complete, {self.pruned} pruned, {self.failed} failed{stopped} in {self.seconds:.0f} s"]
+        if self.best:
+            lines.append(f"best trial: {self.best['number']}  value {self.best['value']:.4f}  (run {self.best['run_id']})")
+            lines += [f"  {key:<18} {value:.3g}" if isinstance(value, float) else f"  {key:<18} {value}"
+                      for key, value in sorted(self.best["params"].items())]
+        else:
+            lines.append("no trial completed")
+        lines.append(f"parent run id: {self.parent_run_id}")
+        return "\n".join(lines)
+
     def study(self, workspace_dir: str | os.PathLike | None = None):
         """The Optuna study (for figures and analysis)."""
         return load_study(self.study_name, workspace_dir=workspace_dir)
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C (a terminal's, or a kernel interrupt) stopped a study, cleanly: its running trials are FAIL in
+    Optuna (tagged ``mlaas.interrupted``; like failed trials they do not count toward the trials a study
+    or its ``resume`` runs), their MLflow runs and the parent run KILLED. The message says how to continue; ``result`` is the :class:`StudyResult` so far."""
+
+    def __init__(self, result: StudyResult, message: str):
+        super().__init__(message)
+        self.result = result
 
 
 def load_study(name: str, *, workspace_dir: str | os.PathLike | None = None):
@@ -63,7 +87,8 @@ def resolve_space(model: str, space: SearchSpace | Iterable[str] | Mapping[str, 
     return base.override(list(space))
 
 
-def _spec(dataset: str, model: str | None, space, target: str | None, experiment: str, workspace_dir) -> StudySpec:
+def _spec(dataset: str, model: str | None, space, target: str | None, experiment: str, workspace_dir) -> tuple[StudySpec, str]:
+    """The study's spec, and the name of what it maximises (``val_accuracy``; ``val_r2`` for a numeric target)."""
     from .. import data
 
     ds = data.load(dataset, workspace_dir=workspace_dir)
@@ -74,10 +99,10 @@ def _spec(dataset: str, model: str | None, space, target: str | None, experiment
         from ._forest import default_target, table_xy
 
         target = target or default_target(dataset)
-        table_xy(dataset, target, workspace_dir=workspace_dir)  # a wrong target or dataset fails here, not in the workers
+        classify = table_xy(dataset, target, workspace_dir=workspace_dir)[2]  # a wrong target or dataset fails here, not in the workers
     elif target:
         raise TuneError("--target is for table datasets (the CNN learns the dataset's labels)")
-    return StudySpec(ds.name, resolve_space(model, space), target, experiment)
+    return StudySpec(ds.name, resolve_space(model, space), target, experiment), ("val_accuracy" if model == "cnn" or classify else "val_r2")
 
 
 def _stored_space(name: str, ws) -> SearchSpace | None:
@@ -100,10 +125,11 @@ def tune(dataset: str, *, n_trials: int = 20, workers: int = 1, study: str | Non
     per-epoch validation accuracy lags. ``study`` names the study (default ``DATASET-MODEL-TIME``);
     ``resume`` adds ``n_trials`` to an existing one. ``timeout`` (seconds): no trial starts after it.
     ``enqueue``: parameter sets tried first. Every trial is an MLflow child run of the study's parent run,
-    which gets the best trial's parameters, metric and model.
+    which gets the best trial's parameters, metric and model. Ctrl-C (a kernel interrupt) stops the
+    study cleanly and raises :class:`StudyInterrupted` (a KeyboardInterrupt) saying how to resume.
     """
     from ..data import workspace
-    from ._launch import start_workers, watch
+    from ._launch import interrupt_flag, start_workers, watch
     from ._parent import close_parent, open_parent
     from ._progress import StudyProgress, count_trials
 
@@ -112,23 +138,33 @@ def tune(dataset: str, *, n_trials: int = 20, workers: int = 1, study: str | Non
     ws = workspace(workspace_dir)
     if resume and study and space is None:
         space = _stored_space(study, ws)  # resuming: the study's own space, unless one is given (and must match)
-    spec = _spec(dataset, model, space, target, experiment, ws)
+    spec, metric = _spec(dataset, model, space, target, experiment, ws)
     name = study or default_study_name(spec)
     st = open_study(name, spec, resume=resume, pruner=pruner, startup_trials=startup_trials, workspace_dir=ws, heartbeat=False)
+    if not st.metric_names:
+        st.set_metric_names([metric])  # optuna-dashboard and the history figure name it, not "Objective 0"
     first = len(st.trials)  # this run's trials are numbered from here (enqueued ones too)
     for params in enqueue:
         st.enqueue_trial(dict(params), skip_if_exists=True)
     prior = count_trials(st)
     until = prior.complete + prior.pruned + n_trials
-    parent = open_parent(st, spec, n_trials=n_trials, workspace_dir=ws)
     t0 = time.perf_counter()
-    bar = StudyProgress(st, total=n_trials, first_number=first, show=progress)
-    try:
-        report = watch(st, start_workers(name, workers, until=until, deadline=time.time() + timeout if timeout else 0.0, workspace_dir=ws), bar, workspace_dir=ws)
-    finally:
-        bar.close()
-    counts = count_trials(st, first_number=first)
-    status = "KILLED" if report.interrupted else ("FINISHED" if counts.complete or prior.complete else "FAILED")
-    best = close_parent(st, spec, parent, status=status, workspace_dir=ws)
-    return StudyResult(name, parent, best, counts.complete, counts.pruned, counts.failed, time.perf_counter() - t0,
-                       storage_url(ws), spec.describe(), report.notes, report.interrupted)
+    with interrupt_flag() as stop:  # from here Ctrl-C stops the study cleanly, then StudyInterrupted is raised
+        parent = open_parent(st, spec, n_trials=n_trials, workspace_dir=ws)
+        bar = StudyProgress(st, total=n_trials, first_number=first, show=progress)
+        try:
+            report = watch(st, start_workers(name, workers, until=until, deadline=time.time() + timeout if timeout else 0.0, workspace_dir=ws),
+                           bar, stop=stop, workspace_dir=ws)
+        finally:
+            bar.close()
+        counts = count_trials(st, first_number=first)
+        status = "KILLED" if report.interrupted else ("FINISHED" if counts.complete or prior.complete else "FAILED")
+        best = close_parent(st, spec, parent, status=status, workspace_dir=ws)
+    result = StudyResult(name, parent, best, counts.complete, counts.pruned, counts.failed, time.perf_counter() - t0,
+                         storage_url(ws), spec.describe(), report.notes, report.interrupted, counts.stopped)
+    if report.interrupted:
+        kept = count_trials(st)
+        raise StudyInterrupted(result, f"interrupted: {counts.stopped} trial(s) stopped (their runs KILLED); the study keeps its "
+                                       f"{kept.complete + kept.pruned} finished trials; continue with "
+                                       f"`mlaas tune {spec.dataset} --study {name} --resume`")
+    return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -58,10 +59,12 @@ def work(name: str, *, until: int, deadline: float = 0.0, workspace_dir=None, ra
     import optuna
 
     from ._study import open_study
+    from ._trials import interruptible
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(name, None, resume=True, workspace_dir=workspace_dir)
-    objective = objective_for(study, workspace_dir=workspace_dir, random_state=random_state)
+    objective = interruptible(objective_for(study, workspace_dir=workspace_dir, random_state=random_state),
+                              experiment=study.user_attrs.get("mlaas.experiment", "mlaas"), workspace_dir=workspace_dir)
     ran = 0
     while live_trials(study) < until and not (deadline and time.time() >= deadline):
         study.optimize(objective, n_trials=1, gc_after_trial=True)
@@ -79,7 +82,14 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.cores and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(c) for c in args.cores.split(",")})
-    n = work(args.study, until=args.until, deadline=args.deadline, workspace_dir=args.workspace)
+    try:
+        n = work(args.study, until=args.until, deadline=args.deadline, workspace_dir=args.workspace)
+    except KeyboardInterrupt:  # Ctrl-C: the trial is FAIL and tagged interrupted (see interruptible); no traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from ._launch import INTERRUPTED_EXIT
+
+        print(f"worker {os.getpid()}: interrupted", flush=True)
+        return INTERRUPTED_EXIT
     print(f"worker {os.getpid()}: {n} trial(s)", flush=True)
     return 0
 
