@@ -126,3 +126,19 @@ def test_training_dashboard_follows_the_store_live(browser_page, project_copy, j
         expect(table).to_contain_text("FINISHED", timeout=30_000)
         page.screenshot(path=str(artifacts / "training-dashboard.png"), full_page=True)
         page.goto("about:blank")  # leave before the server stops, or the page logs its lost websocket
+
+
+def test_voila_evaluation_dashboard_shows_every_figure(browser_page, project_copy, jupyter_env, workspace, port, artifacts):
+    """06 in Voilà: all eight charts (a walk found the later ones as "model not found" when preheated)."""
+    page = browser_page
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(workspace), "MLAAS_OFFLINE": "1"}
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "notebooks/06_evaluate.ipynb", "--port", str(port), "--no-browser"]
+    with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila-06.log", timeout=120):
+        page.goto(base + "/")
+        # a 1-epoch CNN and a small forest are trained first; the last cell's three charts end the page
+        page.locator("text=Predicted against true").first.wait_for(timeout=240_000)
+        expect(page.locator(".js-plotly-plot")).to_have_count(8, timeout=60_000)
+        page.screenshot(path=str(artifacts / "voila-06_evaluate.png"), full_page=True)
+        assert page.locator("text=model not found").count() == 0
+        page.goto("about:blank")
