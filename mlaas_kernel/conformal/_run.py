@@ -170,7 +170,7 @@ def calibrate_run(run: str, *, significance: float = 0.05, score: str = "lac", m
     or, when None, PCA components of the pixels.
     ``log`` stores the result on the run (:func:`log_calibration`).
     """
-    from ..evaluate._run import _cnn_items  # the held-out items, chosen once for evaluation and calibration
+    from ..evaluate import held_out_items  # the held-out items, chosen once for evaluation and calibration
     from ..models import load_run_model
 
     level = check_significance(significance)
@@ -179,7 +179,7 @@ def calibrate_run(run: str, *, significance: float = 0.05, score: str = "lac", m
     loaded = load_run_model(run, workspace_dir=workspace_dir)
     if loaded.kind != "cnn":
         raise _not_a_classifier(loaded, workspace_dir)
-    images, y_idx, _, positions, held_out, notes = _cnn_items(loaded, workspace_dir)
+    images, y_idx, _, positions, held_out, notes = held_out_items(loaded, workspace_dir)
     classes = np.asarray(loaded.model.classes_)
     y = classes[y_idx]
     cal, test = _split_validation(len(y), random_state)

@@ -15,10 +15,10 @@ from ._figures import classification_figures, regression_figures, wrong_images_f
 from ._log import ARTIFACT_DIR, log_to_run, metric_key, write_evaluation
 from ._regression import RegressionMetrics, regression_metrics
 from ._result import Evaluation
-from ._run import TOP_WRONG, EvaluationError, evaluate_run, latest_run
+from ._run import TOP_WRONG, EvaluationError, evaluate_run, held_out_items, latest_run
 from ._tabular_task import PREPARE, TASK_TAG, TabularTask, TaskError, gpu_features
 
 __all__ = ["ARTIFACT_DIR", "Calibration", "ClassificationMetrics", "Evaluation", "EvaluationError", "PREPARE", "RegressionMetrics",
            "TASK_TAG", "TOP_WRONG", "TabularTask", "TaskError", "bin_index", "calibration", "classification_figures",
-           "classification_metrics", "confidently_wrong", "evaluate_run", "gpu_features", "latest_run", "log_to_run", "metric_key",
+           "classification_metrics", "confidently_wrong", "evaluate_run", "gpu_features", "held_out_items", "latest_run", "log_to_run", "metric_key",
            "regression_figures", "regression_metrics", "write_evaluation", "wrong_images_figure", "wrong_rows_figure"]

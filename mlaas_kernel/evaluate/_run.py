@@ -47,7 +47,7 @@ def _fingerprint_note(ds, run) -> list[str]:
     return []
 
 
-def _cnn_items(loaded, workspace_dir):
+def held_out_items(loaded, workspace_dir=None):
     """Images, true class indices and class names of the run's held-out items, with their dataset positions."""
     from ..data import DataError
     from ..labels import load_snapshot
@@ -88,7 +88,7 @@ def _wrong_table(positions, y_idx, proba, classes, top_wrong):
 
 
 def _evaluate_cnn(loaded, *, top_wrong: int, n_bins: int, workspace_dir) -> Evaluation:
-    images, y_idx, classes, positions, data, notes = _cnn_items(loaded, workspace_dir)
+    images, y_idx, classes, positions, data, notes = held_out_items(loaded, workspace_dir)
     proba = loaded.model.predict_proba(images)
     metrics = classification_metrics(y_idx, proba, classes, n_bins=n_bins)
     picks, wrong = _wrong_table(positions, y_idx, proba, classes, top_wrong)
