@@ -1,0 +1,35 @@
+"""A serving bundle made here, by the graph contract, for the serving tests (export.bundle makes the real ones)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def make_bundle(est, folder, *, name: str = "mnist-cnn", version: int = 1, run_id: str = "test", conformal=None,
+                significance: float = 0.1) -> Path:
+    """``est`` (a fitted ImageClassifier) as ``folder``/model.onnx + serving.json + version.json."""
+    import torch
+
+    class Graph(torch.nn.Module):  # inputs 0..1, the training normalisation and the softmax inside
+        def __init__(self, net, mean, std):
+            super().__init__()
+            self.net, self.mean, self.std = net, float(mean), float(std)
+
+        def forward(self, x):
+            return torch.softmax(self.net((x - self.mean) / self.std), dim=1)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    net = est.model_.to("cpu").eval()
+    graph = Graph(net, est.mean_, est.std_).eval()
+    example = torch.zeros(2, *est.input_shape_)
+    torch.onnx.export(graph, (example,), str(folder / "model.onnx"), input_names=["input"], output_names=["probabilities"],
+                      dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}}, dynamo=False)
+    classes = [c.item() if hasattr(c, "item") else c for c in est.classes_]
+    serving = {"kind": "image", "task": "classification", "input_shape": list(est.input_shape_), "classes": classes,
+               "features": [], "dataset": "mnist", "run_id": run_id, "parity": {},
+               "conformal": conformal.to_dict() if conformal is not None else None, "conformal_significance": significance}
+    (folder / "serving.json").write_text(json.dumps(serving))
+    (folder / "version.json").write_text(json.dumps({"name": name, "version": version, "run_id": run_id, "aliases": ["champion"]}))
+    return folder
