@@ -1,8 +1,9 @@
 """Export: a run's model as ONNX (checked against the model), serving metadata, and a registered version's serving folder."""
 
+from ._bundle import bundle
 from ._encoding import encode_rows
 from ._errors import ExportError
 from ._metadata import CONFORMAL_SIGNIFICANCE, SERVING_ARTIFACT, serving_metadata
 from ._onnx import OnnxExport, to_onnx
 
-__all__ = ["CONFORMAL_SIGNIFICANCE", "ExportError", "OnnxExport", "SERVING_ARTIFACT", "encode_rows", "serving_metadata", "to_onnx"]
+__all__ = ["CONFORMAL_SIGNIFICANCE", "ExportError", "OnnxExport", "SERVING_ARTIFACT", "bundle", "encode_rows", "serving_metadata", "to_onnx"]
