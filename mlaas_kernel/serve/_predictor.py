@@ -20,10 +20,13 @@ def _session(path: Path, threads: int | None):
 
     options = ort.SessionOptions()
     # The endpoint runs one batch at a time; its threads are the cores (the HTTP loop mostly waits).
-    options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or max(1, min(4, (os.cpu_count() or 1) // 2))
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ONNX Runtime's pool threads spin after each run by default: on a few cores they take the CPU
+    # the event loop needs to parse the next requests (measured: 928 -> see PLATFORM notes).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -63,7 +66,7 @@ class OnnxPredictor:
     ``metadata`` is serving.json with version.json's fields (name, version, run_id, aliases) merged in.
     The conformal calibration in serving.json (LAC on the probabilities) gives sets at
     ``conformal_significance`` unless a call names another level. ``threads``: ONNX Runtime's
-    intra-op threads (default: the cores, at most 4).
+    intra-op threads (default: half the cores, at most 4: the rest parse requests).
     """
 
     def __init__(self, bundle_dir, *, threads: int | None = None):
@@ -86,6 +89,9 @@ class OnnxPredictor:
         self.session = _session(model, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
+        width = self.session.get_outputs()[0].shape[-1]
+        self.labels = self.classes or (list(range(width)) if isinstance(width, int) else [])
+        self.label_keys = [str(c) for c in self.labels]  # JSON object keys for the probabilities
         self._conformal = _conformal(meta.get("conformal"))
         self._lock = threading.Lock()  # the conformal p-values draw from one random state
 
@@ -109,6 +115,16 @@ class OnnxPredictor:
         """The raw output (first graph output) for a checked float32 batch."""
         return self.session.run(self.output_names[:1], {self.input_name: x})[0]
 
+    def run_batch(self, x: np.ndarray) -> tuple[np.ndarray, list | None]:
+        """The raw output and the sets at the bundle's level, for a whole batch at once (what the batcher calls)."""
+        from ..conformal._checks import ConformalInputError
+
+        out = self.run(x)
+        try:
+            return out, (self.sets(out) if self.task == "classification" else None)
+        except ConformalInputError:  # too few calibration items for the bundle's level: each request says so (422)
+            return out, None
+
     def sets(self, probabilities: np.ndarray, significance: float | None = None) -> list[list] | None:
         """Conformal prediction sets (labels) per row at ``significance`` (default the bundle's), or None without a calibration."""
         if self._conformal is None:
@@ -116,7 +132,7 @@ class OnnxPredictor:
         level = self.significance if significance is None else significance
         with self._lock:
             mask = self._conformal.predict_set(probabilities, level)
-        labels = self.classes or list(range(probabilities.shape[1]))
+        labels = self.labels or list(range(probabilities.shape[1]))
         return [[labels[j] for j in np.flatnonzero(row)] for row in mask]
 
     def predict(self, x, *, significance: float | None = None) -> dict:

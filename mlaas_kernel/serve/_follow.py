@@ -1,0 +1,123 @@
+"""Blue-green: the slot holding the served predictor, the alias follower that swaps it, and the last-served pointer.
+
+The follower re-resolves ``NAME@ALIAS`` every ``interval`` seconds in a thread; when the alias
+names another version it fetches that version's bundle, loads it, and only then swaps the slot
+(one reference assignment): requests already batched finish on the old predictor, every answer
+names the version that computed it. ``serving/<name>/@<alias>.json`` remembers the bundle last
+served for the alias, so a restart serves at once and confirms the alias in the background.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ._endpoints import split_ref
+from ._predictor import OnnxPredictor
+
+__all__ = ["Follower", "ModelSlot", "cached_bundle", "load_version", "write_pointer"]
+
+
+class ModelSlot:
+    """The predictor being served; ``swap`` replaces it at once (readers take ``slot.predictor`` once per batch)."""
+
+    def __init__(self, predictor: OnnxPredictor):
+        self.predictor = predictor
+        self.history: list[tuple[float, object]] = [(time.time(), predictor.version)]
+
+    def swap(self, predictor: OnnxPredictor) -> None:
+        self.predictor = predictor
+        self.history.append((time.time(), predictor.version))
+
+
+def pointer_file(ref: str, *, workspace_dir=None) -> Path:
+    from ..data import workspace
+
+    name, alias, version = split_ref(ref)
+    return workspace(workspace_dir) / "serving" / name / f"@{alias or f'version-{version}'}.json"
+
+
+def cached_bundle(ref: str, *, workspace_dir=None) -> Path | None:
+    """The bundle folder last served for ``ref``, when it is still complete on disk."""
+    try:
+        record = json.loads(pointer_file(ref, workspace_dir=workspace_dir).read_text())
+        bundle = Path(record["bundle"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return bundle if (bundle / "model.onnx").is_file() and (bundle / "serving.json").is_file() else None
+
+
+def write_pointer(ref: str, predictor: OnnxPredictor, *, workspace_dir=None) -> None:
+    from .._atomic import atomic_write
+
+    record = {"ref": str(ref), "version": predictor.version, "bundle": str(predictor.bundle_dir.resolve())}
+    atomic_write(pointer_file(ref, workspace_dir=workspace_dir), lambda tmp: tmp.write_text(json.dumps(record)))
+
+
+def resolve_version(ref: str, *, workspace_dir=None):
+    """The registry's version for ``ref`` (imports MLflow: about 2 s the first time)."""
+    from .. import registry
+
+    return registry.resolve(ref, workspace_dir=workspace_dir)
+
+
+def load_version(name: str, version: int, *, workspace_dir=None, threads: int | None = None) -> OnnxPredictor:
+    """``NAME/VERSION``'s bundle (fetched once, then cached on disk) loaded in ONNX Runtime."""
+    from .. import export
+
+    return OnnxPredictor(export.bundle(f"{name}/{version}", workspace_dir=workspace_dir), threads=threads)
+
+
+class Follower:
+    """Follows ``ref`` (``NAME@ALIAS``) for ``slot``: checks now, then every ``interval`` seconds, until ``stop()``.
+
+    ``on_swap(predictor)`` is called after each swap. Registry or bundle errors keep the current
+    version serving; each new error is printed once to stderr.
+    """
+
+    def __init__(self, ref: str, slot: ModelSlot, *, interval: float = 0.5, workspace_dir=None, threads=None, on_swap=None):
+        self.ref, self.slot, self.interval = ref, slot, interval
+        self.workspace_dir, self.threads, self.on_swap = workspace_dir, threads, on_swap
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mlaas-follow", daemon=True)
+        self.last_error: str | None = None
+        self.checks = 0
+
+    def start(self) -> "Follower":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.check()
+            except Exception as exc:  # the registry or a bundle failed: keep serving what is loaded, say why once
+                message = f"{type(exc).__name__}: {exc}"
+                if message != self.last_error:
+                    print(f"mlaas serve: following {self.ref}: {message} (still serving version {self.slot.predictor.version})",
+                          file=sys.stderr, flush=True)
+                self.last_error = message
+            if self._stop.wait(self.interval):
+                return
+
+    def check(self) -> bool:
+        """Resolve the alias once; swap when it names another version. True when it swapped."""
+        found = resolve_version(self.ref, workspace_dir=self.workspace_dir)
+        self.checks += 1
+        self.last_error = None
+        if found.version == self.slot.predictor.version and found.name == self.slot.predictor.name:
+            return False
+        predictor = load_version(found.name, found.version, workspace_dir=self.workspace_dir, threads=self.threads)
+        self.slot.swap(predictor)
+        write_pointer(self.ref, predictor, workspace_dir=self.workspace_dir)
+        if self.on_swap is not None:
+            self.on_swap(predictor)
+        return True

@@ -1,0 +1,132 @@
+"""The simple routes' work, free of any web framework: parse a body, check it, shape the answer (orjson bytes).
+
+The FastAPI routes and the ASGI fast path both call these, so the schema OpenAPI shows and the
+path that is measured are the same code.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import numpy as np
+
+from ._errors import ServeInputError
+
+__all__ = ["parse_body", "query_significance", "batch_of", "predictions_body", "error_body"]
+
+
+def error_body(message: str) -> bytes:
+    import orjson
+
+    return orjson.dumps({"error": message})
+
+
+def parse_body(body: bytes):
+    """The JSON document in ``body`` (400 naming what is wrong when it is not JSON)."""
+    import orjson
+
+    if not body:
+        raise ServeInputError("body: empty; expected a JSON object such as {\"instances\": [...]}", status=400)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ServeInputError(f"body: not valid JSON ({exc})", status=400) from None
+
+
+def _level(value, where: str) -> float:
+    from ..conformal._checks import ConformalInputError, check_significance
+
+    try:
+        return check_significance(value)
+    except ConformalInputError as exc:
+        raise ServeInputError(f"{where}: {exc}") from None
+
+
+def query_significance(query: bytes | str, payload=None) -> float | None:
+    """The conformal level asked for: ``?significance=`` or the body's ``significance`` field (None: the bundle's)."""
+    if query:
+        values = parse_qs(query.decode() if isinstance(query, bytes) else query).get("significance")
+        if values:
+            return _level(values[-1], "significance (query)")
+    if isinstance(payload, dict) and payload.get("significance") is not None:
+        return _level(payload["significance"], "significance")
+    return None
+
+
+def _records(rows: list, features: list[str]) -> list:
+    """Tabular records ``{feature: value}`` as rows in the model's feature order; a missing or extra feature is named."""
+    wanted = set(features)
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ServeInputError(f"instances[{i}]: expected an object {{feature: value}} like the others, got {type(row).__name__}")
+        if row.keys() != wanted:
+            missing = [f for f in features if f not in row]
+            extra = sorted(str(k) for k in row.keys() - wanted)
+            said = "; ".join(s for s in (f"missing feature(s) {missing}" if missing else "",
+                                         f"unknown feature(s) {extra}" if extra else "") if s)
+            raise ServeInputError(f"instances[{i}]: {said}; the model's features are {features}")
+        out.append([row[f] for f in features])
+    return out
+
+
+def batch_of(payload, predictor) -> np.ndarray:
+    """The checked float32 batch in a /predict body: ``{"instances": [...]}`` or ``{"inputs": [...]}``."""
+    if not isinstance(payload, dict):
+        raise ServeInputError(f"body: expected a JSON object {{\"instances\": [...]}}, got a JSON {type(payload).__name__}")
+    field = "instances" if "instances" in payload else "inputs" if "inputs" in payload else None
+    if field is None:
+        raise ServeInputError("instances: missing; the body must hold \"instances\" (or \"inputs\"): a list of items")
+    rows = payload[field]
+    if not isinstance(rows, list):
+        raise ServeInputError(f"{field}: expected a list of items, got a JSON {type(rows).__name__}")
+    if predictor.kind == "tabular" and rows and isinstance(rows[0], dict):
+        rows = _records(rows, predictor.features)
+    elif rows and any(isinstance(r, dict) for r in rows):
+        raise ServeInputError(f"{field}: records {{feature: value}} are for tabular models; this one takes arrays "
+                              f"of shape [N, {', '.join(map(str, predictor.input_shape))}]")
+    return predictor.check(rows, field=field)
+
+
+def _items(predictor, out: np.ndarray, significance, sets) -> list[dict]:
+    if predictor.task == "regression":
+        return [{"prediction": v} for v in out.reshape(len(out), -1)[:, 0].tolist()]
+    if predictor.task == "embedding":
+        return [{"embedding": row} for row in out.tolist()]
+    labels = predictor.labels
+    keys = predictor.label_keys
+    best = out.argmax(axis=1).tolist()
+    if significance is not None or sets is None:  # sets at the bundle's level come computed with the batch
+        sets = _sets(predictor, out, significance)
+    items = []
+    for i, row in enumerate(out.tolist()):
+        item = {"class": labels[best[i]], "probabilities": dict(zip(keys, row))}
+        if sets is not None:
+            item["set"] = sets[i]
+        items.append(item)
+    return items
+
+
+def _sets(predictor, out, significance):
+    from ..conformal._checks import ConformalInputError
+
+    try:
+        return predictor.sets(out, significance)
+    except ConformalInputError as exc:
+        raise ServeInputError(f"significance: {exc}") from None
+
+
+def predictions_body(predictor, out: np.ndarray, significance=None, *, sets=None, files=None) -> bytes:
+    """The /predict answer: ``{"model", "version", "predictions": [...]}`` (with ``file`` per item for uploads);
+    ``sets``: the rows' sets at the bundle's level when already computed."""
+    import orjson
+
+    items = _items(predictor, out, significance, sets)
+    if files is not None:
+        for item, name in zip(items, files):
+            item["file"] = name
+    level = significance if significance is not None else predictor.significance
+    answer = {"model": predictor.name, "version": predictor.version, "predictions": items}
+    if predictor.has_sets:
+        answer["significance"] = level
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
