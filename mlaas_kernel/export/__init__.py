@@ -5,5 +5,7 @@ from ._encoding import encode_rows
 from ._errors import ExportError
 from ._metadata import CONFORMAL_SIGNIFICANCE, SERVING_ARTIFACT, serving_metadata
 from ._onnx import OnnxExport, to_onnx
+from ._version import FORMATS, ExportResult, export_version
 
-__all__ = ["CONFORMAL_SIGNIFICANCE", "ExportError", "OnnxExport", "SERVING_ARTIFACT", "bundle", "encode_rows", "serving_metadata", "to_onnx"]
+__all__ = ["CONFORMAL_SIGNIFICANCE", "ExportError", "ExportResult", "FORMATS", "OnnxExport", "SERVING_ARTIFACT", "bundle", "encode_rows", "export_version", "serving_metadata",
+           "to_onnx"]
