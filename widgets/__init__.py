@@ -5,14 +5,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["BackendBadge", "GridLabeler", "ImageLabeler", "LabelApp", "LearningCurve", "PlotOutput", "RunsDashboard", "TableLabeler", "TrainingMonitor", "chart_column"]
+__all__ = ["BackendBadge", "DigitCanvas", "GridLabeler", "ImageLabeler", "LabelApp", "LearningCurve", "PlotOutput", "PredictApp", "RunsDashboard", "TableLabeler", "TrainingMonitor", "chart_column"]
 _WIDGETS = {
     "BackendBadge": "backend_badge",
+    "DigitCanvas": "digit_canvas",
     "GridLabeler": "grid_labeler",
     "ImageLabeler": "image_labeler",
     "LabelApp": "label_app",
     "LearningCurve": "learning_curve",
     "PlotOutput": "_plot",
+    "PredictApp": "predict_app",
     "RunsDashboard": "runs_dashboard",
     "TableLabeler": "table_labeler",
     "TrainingMonitor": "training_monitor",

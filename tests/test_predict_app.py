@@ -1,0 +1,168 @@
+"""The prediction playground: the digit canvas, the playground's predictions in process and through
+a running endpoint, the page with no model, papermill, and the page in Chromium (strokes drawn
+with the mouse)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from _servers import serving
+from conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    """A workspace with MNIST, a 1-epoch CNN run calibrated for LAC sets, registered as mnist-cnn (version 1, champion)."""
+    from mlaas_kernel import conformal, data, registry
+    from mlaas_kernel.train import load_model, train_dataset
+
+    root = tmp_path_factory.mktemp("playground") / "workspace"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLAAS_WORKSPACE", str(root))
+        mp.setenv("MLAAS_OFFLINE", "1")
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        data.ingest("mnist", progress=False)
+        run = train_dataset("mnist", epochs=1, batch_size=256, device="cpu")
+        conformal.calibrate_run(run.run_id, score="lac")
+        version = registry.register(run.run_id, "mnist-cnn", check_n=200)
+        yield {"root": root, "run": run, "version": version, "model": load_model(run.model_path)}
+
+
+@pytest.fixture
+def ws(registered, monkeypatch):
+    monkeypatch.setenv("MLAAS_WORKSPACE", str(registered["root"]))
+    monkeypatch.setenv("MLAAS_OFFLINE", "1")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return registered
+
+
+def _digits(n=3):
+    """Real MNIST test digits (0..1 floats, [N, 28, 28]) and their labels."""
+    from mlaas_kernel import data
+
+    ds = data.load("mnist")
+    return np.asarray(ds.images()[-n:], dtype=np.float32) / 255.0, ds.labels()[-n:]
+
+
+def test_canvas_draw_clear_and_bad_input():
+    from mlaas_widgets import DigitCanvas
+
+    canvas = DigitCanvas()
+    assert canvas.image is None and canvas.pixels == []
+    img = np.zeros((28, 28), dtype=np.float32)
+    img[8:20, 12:15] = 1.5  # clipped to 1
+    canvas.draw(img)
+    assert canvas.image.shape == (28, 28) and canvas.image.max() == 1.0 and canvas.strokes == 1
+    with pytest.raises(ValueError, match=r"shape \(28, 27\); expected \(28, 28\)"):
+        canvas.draw(np.zeros((28, 27)))
+    with pytest.raises(ValueError, match="NaN"):
+        canvas.draw(np.full((28, 28), np.nan))
+    with pytest.raises(Exception, match="holds 5 values; expected 784"):
+        canvas.pixels = [0.0] * 5
+    canvas.clear()
+    assert canvas.image is None and canvas.strokes == 0
+    for name in ("pixels", "strokes", "size", "line_width", "disabled"):
+        assert DigitCanvas.class_traits()[name].help, name
+
+
+def test_no_registered_model_says_how_to_make_one(workspace, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    from mlaas_widgets import PredictApp
+
+    app = PredictApp()
+    assert "mlaas models register RUN" in app.header.value and app.session is None
+    assert app.image_box.layout.display == "none" and app.picker.disabled
+
+
+def test_a_drawing_is_predicted_in_process_with_its_set(ws):
+    from mlaas_kernel import playground
+    from mlaas_widgets import PredictApp
+
+    images, _labels = _digits(3)
+    app = PredictApp()
+    assert app.ref == "mnist-cnn@champion" and "image classification on mnist" in app.header.value
+    expected = ws["model"].predict_proba(images[:, None])
+    for image, probs in zip(images, expected):
+        app.canvas.draw(image)  # what a stroke in the browser does
+        pred = app.last
+        assert pred.via == "in process" and (pred.name, pred.version, pred.aliases) == ("mnist-cnn", 1, ("champion",))
+        assert np.allclose(pred.probabilities, probs, atol=1e-4)  # the ONNX graph answers as the torch model
+        assert pred.predicted == str(ws["model"].classes_[int(np.argmax(probs))])
+        assert pred.set is not None and pred.significance == 0.1
+        assert f"class {pred.predicted} (probability " in app.result.value and "in process, no endpoint running" in app.result.value
+        assert "90% coverage" in app.result.value
+    spec = app.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert len(spec["data"][0]["x"]) == 10 and spec["layout"]["title"]["text"].startswith(f"Probabilities: class {pred.predicted}")
+    app.canvas.clear()
+    assert app.result.value == "" and "draw a digit" in json.dumps(app.chart.outputs[0]["data"])
+    bad = app.upload_bytes(b"not an image", "note.txt")
+    assert bad is None and "mlaas-predict-error" in app.result.value and "note.txt" in app.result.value
+    with pytest.raises(LookupError, match="not a model reference"):
+        playground.Playground("mnist-cnn@")
+
+
+def test_papermill_runs_the_page_with_parameters(ws, jupyter_env, artifacts, monkeypatch):
+    import nbformat
+    import papermill as pm
+
+    from conftest import REPO
+
+    for key, value in jupyter_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLAAS_WORKSPACE", str(ws["root"]))
+    notebook = REPO / "notebooks" / "dashboards" / "predict_app.ipynb"
+    out = artifacts / "predict_app.ipynb"
+    pm.execute_notebook(str(notebook), str(out), parameters={"model": "mnist-cnn", "alias": "1"}, cwd=str(notebook.parent),
+                        progress_bar=False, kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    assert [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"] == []
+    state = json.dumps(nb.metadata["widgets"])
+    assert "mnist-cnn/1" in state and "image classification on mnist" in state  # version 1 picked by number
+
+
+def _draw_a_one(page, canvas):
+    box = canvas.bounding_box()
+    x, top, bottom = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2, box["y"] + box["height"] * 0.8
+    page.mouse.move(x - 20, top + 25)
+    page.mouse.down()
+    for i in range(1, 11):  # a short flag, then the long stroke down
+        page.mouse.move(x - 20 + 2 * i, top + 25 - 2.5 * i)
+    for i in range(1, 21):
+        page.mouse.move(x, top + (bottom - top) * i / 20)
+    page.mouse.up()
+
+
+@pytest.mark.browser
+def test_strokes_on_the_canvas_are_predicted_in_process_then_via_the_endpoint(ws, browser_page, project_copy, jupyter_env, port, artifacts):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    env = {**jupyter_env, "MLAAS_WORKSPACE": str(ws["root"])}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "dashboard", "predict", "--port", str(port), "--no-browser"]
+    with serving(cmd, base + "/voila/static/voila.js", env=env, cwd=project_copy, log=artifacts / "voila.log"):
+        page.goto(base + "/")
+        canvas = page.locator("canvas.mlaas-canvas-pad")
+        canvas.wait_for(timeout=120_000)
+        _draw_a_one(page, canvas)
+        result = page.locator(".mlaas-predict-result")
+        expect(result).to_contain_text("in process, no endpoint running", timeout=30_000)
+        expect(result).to_contain_text("conformal set at 90% coverage")
+        expect(result).to_contain_text("mnist-cnn version 1 (champion)")
+        expect(page.locator(".js-plotly-plot .bars .point")).to_have_count(10, timeout=30_000)  # one bar per class
+        page.screenshot(path=str(artifacts / "predict-in-process.png"), full_page=True)
+        page.keyboard.press("Escape")  # clears: the answer goes
+        expect(result).to_have_count(0)
+        serve_port = free_port()
+        serve = [sys.executable, "-m", "mlaas_kernel", "serve", "mnist-cnn@champion", "--port", str(serve_port)]
+        with serving(serve, f"http://127.0.0.1:{serve_port}/ready", env=env, cwd=project_copy, log=artifacts / "serve.log"):
+            _draw_a_one(page, canvas)
+            expect(result).to_contain_text(f"via endpoint http://127.0.0.1:{serve_port} (version 1)", timeout=30_000)
+            expect(result).to_contain_text("conformal set at 90% coverage")
+            page.screenshot(path=str(artifacts / "predict-via-endpoint.png"), full_page=True)
+        page.goto("about:blank")

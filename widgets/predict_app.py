@@ -1,0 +1,182 @@
+"""PredictApp: the prediction playground's page, in parts a dashboard shows in cells of their own."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+from mlaas_kernel import playground
+
+from ._plot import PlotOutput
+from .digit_canvas import DigitCanvas
+
+__all__ = ["PredictApp"]
+
+# What a prediction can fail with and the page shows as a message (never a traceback).
+_SHOWN = (LookupError, ValueError, OSError, RuntimeError)
+
+
+class PredictApp:
+    """Pick a registered model and alias; draw a digit or upload an image (an image model) or fill in
+    a row (a tabular model); see the answer, where it came from and the probabilities.
+
+    Parts, each for a cell of its own (Voilà waits for each cell's widgets on their own):
+    :attr:`controls` (picker, canvas, upload), :attr:`result` (class, set, model, via what),
+    :attr:`chart` (probabilities) and :attr:`form` (a tabular model's features). Triggers:
+    :meth:`choose`, ``canvas.draw(array)``, :meth:`upload_bytes`, :meth:`predict_form`.
+    """
+
+    def __init__(self, model: str = "", alias: str = "champion", endpoint: str = "", *, workspace_dir=None):
+        self.workspace_dir, self.endpoint = workspace_dir, endpoint or None
+        self.session: playground.Playground | None = None
+        self.last: playground.Prediction | None = None  # the latest answer shown
+        self.meta: dict = {}
+        self._quiet = False
+        self.summaries = {m.name: m for m in playground.summaries(workspace_dir=workspace_dir)}
+        self.header = W.HTML(layout={"margin": "0 0 6px 0"})
+        self.picker = W.Dropdown(options=sorted(self.summaries), description="model")
+        self.alias = W.Dropdown(description="version")
+        self.canvas = DigitCanvas()
+        self.upload = W.FileUpload(accept="image/png,image/jpeg", multiple=False, description="Upload an image")
+        self.source = W.HTML()
+        self.image_box = W.VBox([W.HTML("Draw a digit (or upload a PNG/JPEG of one):"), W.HBox([self.canvas]), self.upload])
+        self.controls = W.VBox([self.header, W.HBox([self.picker, self.alias]), self.image_box, self.source])
+        self.result = W.HTML()
+        self.chart = PlotOutput(playground.probability_figure(None), empty_text="draw a digit")
+        self.form_fields = W.VBox()
+        self.form_button = W.Button(description="Predict", button_style="primary")
+        self.form_result = W.HTML()
+        self.form = W.VBox([self.form_fields, self.form_button, self.form_result])
+        self.canvas.observe(self._on_drawing, names="pixels")
+        self.upload.observe(self._on_upload, names="value")
+        self.form_button.on_click(lambda _b: self.predict_form())
+        if not self.summaries:
+            self.header.value = f"<div class='mlaas-predict-empty'><b>{html.escape(playground.NO_MODEL)}</b></div>"
+            self.image_box.layout.display = "none"
+            self.picker.disabled = self.alias.disabled = True
+            self.form.layout.display = "none"
+            return
+        name = model or playground.default_ref(list(self.summaries)).split("@")[0]
+        self.picker.value = name if name in self.summaries else sorted(self.summaries)[0]
+        self._alias_options(alias)
+        self.picker.observe(lambda _c: (self._alias_options(), self._load()), names="value")
+        self.alias.observe(lambda _c: self._quiet or self._load(), names="value")
+        self._load()
+
+    # choosing the model ------------------------------------------------------------------------
+    def _alias_options(self, wanted: str = "champion") -> None:
+        summary = self.summaries[self.picker.value]
+        options = [(f"{a} (version {v})", f"@{a}") for a, v in sorted(summary.aliases.items())]
+        options += [(f"version {v.version}", f"/{v.version}") for v in summary.versions]
+        values = [v for _, v in options]
+        self._quiet = True  # one load per choice, not one per dropdown change
+        try:
+            self.alias.options = options
+            self.alias.value = next((v for v in (f"@{wanted}", f"/{wanted}") if v in values), values[0] if values else None)
+        finally:
+            self._quiet = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.picker.value}{self.alias.value or '@champion'}"
+
+    def choose(self, name: str, version: str = "@champion") -> None:
+        """Pick model ``name`` and ``@ALIAS`` or ``/VERSION`` (what the two dropdowns do)."""
+        self.picker.value = name
+        self.alias.value = version
+
+    def _load(self) -> None:
+        self.session = playground.Playground(self.ref, endpoint=self.endpoint, workspace_dir=self.workspace_dir)
+        try:
+            self.meta = self.session.metadata()
+        except _SHOWN as exc:
+            self.meta = {}
+            self.header.value = _error(f"{self.ref}: {exc}")
+            return
+        tabular = self.meta.get("kind") == "tabular"
+        self.header.value = f"<b>{html.escape(self.ref)}</b>: {html.escape(_describe(self.meta))}"
+        self.image_box.layout.display = "none" if tabular else None
+        self.form.layout.display = None if tabular else "none"
+        self.source.value = ""
+        self.result.value = ""
+        self.chart.show(playground.probability_figure(None))
+        if tabular:
+            self._build_form()
+        elif self.canvas.pixels:
+            self._on_drawing()
+
+    # predictions -------------------------------------------------------------------------------
+    def _show(self, run) -> None:
+        try:
+            pred = run()
+        except _SHOWN as exc:
+            self.result.value = _error(str(exc))
+            return
+        self.source.value = f"<span class='mlaas-predict-via'>{html.escape(pred.source_text())}</span>"
+        self.result.value = (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
+                             f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
+        if pred.value is None:
+            self.chart.show(playground.probability_figure(pred))
+        self.last = pred
+        return pred
+
+    def _on_drawing(self, _change=None) -> None:
+        if self.session is None:
+            return
+        image = self.canvas.image
+        if image is None:
+            self.last = None
+            self.result.value = self.source.value = ""
+            self.chart.show(playground.probability_figure(None))
+            return
+        self._show(lambda: self.session.predict_array(image))
+
+    def upload_bytes(self, content: bytes, filename: str = "upload.png"):
+        """Predict an uploaded image's bytes (what choosing a file does)."""
+        if self.session is not None:
+            return self._show(lambda: self.session.predict_upload(bytes(content), filename))
+
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if files:
+            first = files[0]
+            self.upload_bytes(first["content"], first.get("name") or "upload.png")
+
+    # a tabular model's form --------------------------------------------------------------------
+    def _build_form(self) -> None:
+        fields = []
+        for spec in playground.form_fields(self.meta):
+            if spec.get("choices"):
+                field = W.Dropdown(options=spec["choices"], value=spec["default"], description=spec["name"])
+            else:
+                field = W.FloatText(value=spec["default"], description=spec["name"])
+            field.style.description_width = "140px"
+            fields.append(field)
+        self.form_fields.children = fields
+        self.form_result.value = ""
+
+    def predict_form(self):
+        """Predict the row the form holds (the Predict button)."""
+        if self.session is None:
+            return None
+        row = {f.description: f.value for f in self.form_fields.children}
+        try:
+            pred = self.session.predict_row(row)
+        except _SHOWN as exc:
+            self.form_result.value = _error(str(exc))
+            return None
+        self.form_result.value = (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
+                                  f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
+        self.source.value = f"<span class='mlaas-predict-via'>{html.escape(pred.source_text())}</span>"
+        return pred
+
+
+def _describe(meta: dict) -> str:
+    kind, task = meta.get("kind", "?"), meta.get("task", "?")
+    target = f", predicts {meta['target']}" if meta.get("target") else ""
+    return f"{kind} {task} on {meta.get('dataset') or 'its dataset'}{target}, version {meta.get('version', '?')}"
+
+
+def _error(text: str) -> str:
+    return f"<div class='mlaas-predict-error' style='color:#b00020'>{html.escape(text)}</div>"
