@@ -23,7 +23,7 @@ KSERVE_SCHEMA = Path(__file__).parent / "data" / "kserve_inferenceservice_v1beta
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
-    """A workspace with a 1-epoch CNN registered as ``mnist-cnn`` (champion); yields (workspace, bundle folder)."""
+    """A 1-epoch CNN registered as ``mnist-cnn`` (champion); yields (workspace, version, bundle folder, one digit 0..1)."""
     from mlaas_kernel import data, export, registry
     from mlaas_kernel.train import train_dataset
 
@@ -31,17 +31,18 @@ def registered(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLAAS_WORKSPACE", str(root))
         mp.setenv("MLAAS_OFFLINE", "1")
-        data.ingest("mnist", progress=False)
+        ds = data.ingest("mnist", progress=False)
+        digit = ds.images()[0].astype("float32")[None] / 255.0
         run_id = train_dataset("mnist", epochs=1, device="cpu").run_id
-        version = registry.register(run_id, "mnist-cnn")
-        yield root, version, Path(export.bundle("mnist-cnn@champion", workspace_dir=root))
+        version = registry.register(run_id, "mnist-cnn", check_n=200)  # parity itself is tested in test_export.py
+        yield root, version, Path(export.bundle("mnist-cnn@champion", workspace_dir=root)), digit
 
 
 @pytest.fixture(scope="module")
 def deployment(registered, tmp_path_factory):
     from mlaas_kernel.serve.deploy import write_deployment
 
-    root, version, _ = registered
+    root, version, _, _ = registered
     out = tmp_path_factory.mktemp("export") / "deploy"
     files = write_deployment("mnist-cnn@champion", out, workspace_dir=root)
     return out, files, version
@@ -96,7 +97,7 @@ def test_the_folder_holds_the_image_recipe_the_bundle_and_the_manifests(deployme
     docker = (out / "Dockerfile").read_text()
     assert f"FROM python:{sys.version_info.major}.{sys.version_info.minor}-slim" in docker
     assert "RUN sh ./install.sh --venv /opt/mlaas/venv" in docker and "COPY model/ /models/mnist-cnn/" in docker
-    assert _command(out)[:4] == ["mlaas", "serve", "--bundle", "/models/mnist-cnn"]
+    assert _command(out)[:3] == ["mlaas", "serve", "/models/mnist-cnn"]
     pins = (out / "requirements-serve.txt").read_text().split()
     assert f"onnxruntime=={md.version('onnxruntime')}" in pins and f"fastapi=={md.version('fastapi')}" in pins
     image = f"mlaas-serve-mnist-cnn:{version.version}"
@@ -253,23 +254,26 @@ def _get(url: str) -> int:
         return r.status
 
 
-def test_the_install_script_builds_an_environment_the_image_command_serves_from(deployment, tmp_path):
+def test_the_install_script_builds_an_environment_the_image_command_serves_from(deployment, registered, tmp_path):
+    from mlaas_kernel.serve import OnnxPredictor
+
     out, _, version = deployment
+    digit = registered[3]
     python = _scratch_python(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(PIP_NO_INDEX="1", PIP_NO_CACHE_DIR="1", MLAAS_WORKSPACE=str(tmp_path / "ws"), MLFLOW_DISABLE_TELEMETRY="true")
     done = subprocess.run(["sh", str(out / "install.sh"), "--python", str(python)], capture_output=True, text=True,
-                          env=env, timeout=120)
+                          env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "mlaas serving environment ready: mlaas_kernel" in done.stdout
     where = subprocess.run([str(python), "-c", "import mlaas_kernel; print(mlaas_kernel.__file__)"], capture_output=True,
-                           text=True, env=env, check=True).stdout
+                           text=True, env=env, cwd=tmp_path, check=True).stdout
     assert where.startswith(str(tmp_path / "venv")), where  # the wheel's copy, not the checkout's
     # The image's CMD, with the bundle's path in the image and the port mapped to this machine.
     port = free_port()
     cmd = _command(out)
     cmd = [str(python.parent / cmd[0]), *cmd[1:]]
-    cmd[cmd.index("--bundle") + 1] = str(out / "model")
+    cmd[2] = str(out / "model")  # the bundle folder, where the image has it
     cmd[cmd.index("--host") + 1] = "127.0.0.1"
     cmd[cmd.index("--port") + 1] = str(port)
     url = f"http://127.0.0.1:{port}"
@@ -280,9 +284,13 @@ def test_the_install_script_builds_an_environment_the_image_command_serves_from(
     assert paths == {"/ready", "/health", "/v2/health/ready", "/v2/health/live"}
     with serving(cmd, f"{url}/ready", env=env, cwd=tmp_path, log=tmp_path / "serve.log", timeout=60):
         assert {p: _get(url + p) for p in sorted(paths)} == {p: 200 for p in sorted(paths)}
-        body = json.dumps({"instances": [[[[0.0] * 28] * 28]]}).encode()
+        body = json.dumps({"instances": [digit.tolist()]}).encode()
         req = urllib.request.Request(f"{url}/predict", body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             answer = json.loads(r.read())
     assert answer["model"] == "mnist-cnn" and str(answer["version"]) == str(version.version)
-    assert len(answer["predictions"]) == 1 and answer["predictions"][0]["class"] in range(10)
+    here = OnnxPredictor(registered[2]).predict(digit[None])  # the same bundle in this process
+    (pred,) = answer["predictions"]
+    assert str(pred["class"]) == str(here["classes"][0])
+    assert [pred["probabilities"][str(c)] for c in OnnxPredictor(registered[2]).metadata["classes"]] == pytest.approx(
+        here["probabilities"][0].tolist(), abs=1e-6)

@@ -2,7 +2,7 @@
 InferenceService and a plain Kubernetes Deployment + Service (``mlaas serve NAME@ALIAS --export DIR``).
 
 The image holds the model's serving bundle (``model.onnx``, ``serving.json``, ``version.json``) and
-only what ``mlaas serve --bundle`` needs (:data:`SERVE_REQUIREMENTS`, pinned to the versions this
+only what ``mlaas serve BUNDLE_DIR`` needs (:data:`SERVE_REQUIREMENTS`, pinned to the versions this
 environment runs, plus the workbench wheel installed with ``--no-deps``). The install steps are one
 script, ``install.sh``, that the Dockerfile runs and the tests run too.
 """
@@ -191,7 +191,7 @@ def _base_image() -> str:
 
 def _dockerfile(model: _Model, out: Path, port: int) -> Path:
     served = f"/models/{model.k8s_name}"
-    cmd = json.dumps(["mlaas", "serve", "--bundle", served, "--host", "0.0.0.0", "--port", str(port)])
+    cmd = json.dumps(["mlaas", "serve", served, "--host", "0.0.0.0", "--port", str(port)])  # a bundle folder, served as it is
     text = (_TEMPLATES / "Dockerfile.in").read_text().format(
         name=model.name, version=model.version, run_id=model.run_id or "unknown", base=_base_image(),
         served=served, port=port, cmd=cmd)

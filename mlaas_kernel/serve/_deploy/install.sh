@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs what `mlaas serve --bundle DIR` needs, and nothing else: the serving packages pinned in
+# Installs what `mlaas serve BUNDLE_DIR` needs, and nothing else: the serving packages pinned in
 # requirements-serve.txt, then the workbench wheel(s) in wheels/ with --no-deps (its full dependency
 # list is for the Jupyter workbench, not for an endpoint).
 #
@@ -44,5 +44,6 @@ done
 if [ "$found" = 0 ] && [ -s "$here/requirements-workbench.txt" ]; then
     "$python" -m pip install --disable-pip-version-check --no-deps -r "$here/requirements-workbench.txt"
 fi
-# Fails here, at build time, if the serving code needs a package the list above lacks.
-"$python" -c "import mlaas_kernel, mlaas_kernel.serve, mlaas_kernel.cli; print('mlaas serving environment ready: mlaas_kernel', mlaas_kernel.__version__)"
+# Fails here, at build time, if the serving code needs a package the list above lacks
+# (-I: the installed copy, never a source tree in the current folder).
+"$python" -I -c "import mlaas_kernel, mlaas_kernel.serve, mlaas_kernel.cli; print('mlaas serving environment ready: mlaas_kernel', mlaas_kernel.__version__)"
