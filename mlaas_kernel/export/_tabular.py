@@ -80,10 +80,11 @@ def tabular_onnx(loaded, path: Path, check_n: int, workspace_dir):
 
     est = loaded.model
     model, wrapped = _forest(est)
+    classifier = _is_classifier(model)
+    n_features = len(est.feature_names_) if wrapped else int(getattr(est, "n_features_in_", 0))
+    onx = _rename_outputs(_convert(model, n_features), classifier)  # first: an unconvertible model fails before any data is read
     task, X_test, data = _test_rows(loaded, check_n, workspace_dir)
     x = _inputs(est, wrapped, X_test)
-    classifier = _is_classifier(model)
-    onx = _rename_outputs(_convert(model, x.shape[1]), classifier)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(onx.SerializeToString())
     sess = session(path)

@@ -36,6 +36,9 @@ class ExportResult:
     max_abs_diff: float
     same_class: bool
     n_checked: int
+    batch_sizes: tuple[int, ...] = ()
+    tolerance: float = _parity.PROBA_TOL  # of max_abs_diff (a tabular regressor's: 1e-5 of its largest prediction)
+    classes_checked: bool = True  # False for a regressor: no classes to compare
     accuracy: float | None = None
     int8: str | None = None
     int8_accuracy: float | None = None
@@ -47,8 +50,9 @@ class ExportResult:
     def summary(self) -> str:
         """What was exported and how it compares, as lines to print."""
         lines = [f"{self.name} version {self.version} (run {self.run_id[:8]}) as {self.format}: " + ", ".join(p.name for p in self.paths),
-                 f"  parity on {self.n_checked:,} held-out items: max |Δ| {self.max_abs_diff:.2e} (tolerance {_parity.PROBA_TOL:g}), "
-                 + ("the same predicted classes" if self.same_class else "predicted classes differ")]
+                 f"  parity on {self.n_checked:,} held-out items at batch sizes {', '.join(map(str, self.batch_sizes))}: "
+                 f"max |Δ| {self.max_abs_diff:.2e} (tolerance {self.tolerance:.3g})"
+                 + ((", the same predicted classes" if self.same_class else ", predicted classes differ") if self.classes_checked else "")]
         if self.accuracy is not None:
             lines.append(f"  held-out accuracy {self.accuracy:.2%}")
         if self.int8_accuracy is not None:
@@ -96,7 +100,7 @@ def _image_format(loaded, fmt: str, out: Path, x: np.ndarray, check_n: int, work
         onnx_run = lambda c: sess.run(None, {"input": c})[0]  # noqa: E731
         if fmt == "onnx":
             p = _parity.Parity(ex.max_abs_diff, ex.same_class, ex.n_checked, ex.batch_sizes)
-            return _Checked([ex.path], onnx_run, p, list(ex.notes))
+            return _Checked([ex.path], onnx_run, p)
         from ._tensorrt import tensorrt
 
         path, run = tensorrt(ex.path, est.input_shape_, ex.output_name, out / FILES[fmt])
@@ -112,7 +116,7 @@ def _image_format(loaded, fmt: str, out: Path, x: np.ndarray, check_n: int, work
     classes = est.knn_.predict if loaded.kind == "embedding" else None
     parity = _parity.check(run, x[:check_n], reference, classes=classes, batch=batch)
     _parity.require(parity, tol=_parity.PROBA_TOL, what=f"{fmt} export of run {loaded.run_id}")
-    return _Checked(paths, run, parity, [f"{fmt} against torch on {parity.text()}"])
+    return _Checked(paths, run, parity)
 
 
 def _accuracy(loaded, outputs: np.ndarray, y: np.ndarray) -> float:
@@ -155,7 +159,7 @@ def _tabular(loaded, v, fmt: str, out: Path, int8, check_n: int, workspace_dir) 
                           f"(asked: {fmt}{' --int8 ' + int8 if int8 else ''})")
     ex = to_onnx(loaded, out / FILES["onnx"], check_n=check_n, workspace_dir=workspace_dir)
     return ExportResult(v.name, int(v.version), v.run_id, fmt, [ex.path], ex.max_abs_diff, ex.same_class, ex.n_checked,
-                        notes=list(ex.notes))
+                        ex.batch_sizes, ex.tolerance, ex.output_name != "prediction", notes=list(ex.notes))
 
 
 def _log(result: ExportResult, workspace_dir) -> None:
@@ -193,7 +197,7 @@ def export_version(ref, fmt: str = "onnx", *, int8: str | None = None, out_dir: 
         full, _ = _parity.batched(checked.run, x, 1 if fmt == "tflite" else _parity.BATCH)
         p = checked.parity
         result = ExportResult(v.name, int(v.version), v.run_id, fmt, list(checked.paths), p.max_abs_diff, p.same_class, p.n_checked,
-                              accuracy=_accuracy(loaded, full, y), notes=checked.notes + [f"accuracy on {data}"])
+                              p.batch_sizes, accuracy=_accuracy(loaded, full, y), notes=checked.notes + [f"accuracy on {data}"])
         if int8 is not None:
             _int8(loaded, result, checked, int8, x, y, workspace_dir)
     if log:
