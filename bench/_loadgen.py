@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass, field
 
 
-def build_request(path: str, body: bytes, *, host: str = "127.0.0.1", content_type: str = "application/json") -> bytes:
-    """A keep-alive ``POST path`` with ``body``, as bytes ready to write again and again."""
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n")
+def build_request(path: str, body: bytes, *, host: str = "127.0.0.1", headers: dict[str, str] | None = None) -> bytes:
+    """A keep-alive ``POST path`` with ``body`` (JSON unless ``headers`` say otherwise), as bytes to write again and again."""
+    fields = {"Content-Type": "application/json", **(headers or {})}
+    extra = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
     return head.encode("latin-1") + body
 
 

@@ -156,8 +156,8 @@ def _stop(proc) -> None:
         pass
 
 
-def _check(port: int, path: str, body: bytes) -> str:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", body, {"Content-Type": "application/json"})
+def _check(port: int, path: str, body: bytes, headers: dict) -> str:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", body, {"Content-Type": "application/json", **headers})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.read()[:300].decode("utf-8", "replace")
@@ -165,44 +165,54 @@ def _check(port: int, path: str, body: bytes) -> str:
         raise RuntimeError(f"POST {path} answered {err.code}: {err.read()[:500]!r}") from None
 
 
-def _loads(port: int, path: str, body: bytes, seconds: float) -> list[dict]:
-    request = _loadgen.build_request(path, body)
+def _loads(port: int, path: str, body: bytes, seconds: float, headers: dict | None = None) -> list[dict]:
+    request = _loadgen.build_request(path, body, headers=headers)
     return [_loadgen.run_load("127.0.0.1", port, request, concurrency=c, seconds=seconds).as_dict() for c in CONCURRENCY]
 
 
 def _print_loads(label: str, rows: list[dict]) -> None:
     for r in rows:
         errors = f"{r['errors']}" + (f" ({r['first_error'] or r['statuses']})" if r["errors"] else "")
-        print(f"{label:<26}{r['concurrency']:>5}{r['requests_per_s']:>12,.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}   {errors}")
+        print(f"{label:<44}{r['concurrency']:>5}{r['requests_per_s']:>12,.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}   {errors}")
+
+
+def _wait_listening(port: int, timeout: float = 10.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def ceiling(seconds: float) -> list[dict]:
     port = _free_port()
-    cmd = [sys.executable, str(HERE / "_loadgen.py"), "--hello", str(port)]
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, str(HERE / "_loadgen.py"), "--hello", str(port)], start_new_session=True)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                _loadgen.run_load("127.0.0.1", port, _loadgen.build_request("/", b"{}"), concurrency=1, seconds=0.05, warmup=0)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        body = b"x" * 6000  # about the size of one digit as JSON
-        return _loads(port, "/predict", body, seconds)
+        _wait_listening(port)
+        return _loads(port, "/predict", b"x" * 6000, seconds)  # a body about the size of one digit as JSON
     finally:
         _stop(proc)
 
 
-def _bodies(image: np.ndarray, name: str) -> dict[str, bytes]:
-    nested = np.round(image.astype(np.float64), 4).tolist()  # one [1, 28, 28] digit, 0..1
+def _bodies(image: np.ndarray, name: str) -> dict[str, tuple[bytes, dict]]:
+    """Route label -> (body, headers) for one [1, 28, 28] digit in 0..1, as each server takes it."""
+    nested = np.round(image.astype(np.float64), 4).tolist()
     flat = [v for row in nested[0] for v in row]
     v2 = {"inputs": [{"name": "input", "shape": [1, *image.shape], "datatype": "FP32", "data": flat}]}
-    return {"ours /predict": json.dumps({"instances": [nested]}).encode(),
-            f"ours /v2/models/{name}/infer": json.dumps(v2).encode(),
-            "mlflow /invocations": json.dumps({"inputs": [nested]}).encode()}
+    raw = np.asarray(flat, dtype="<f4").tobytes()  # KServe's binary tensor extension: JSON header, then the bytes
+    header = json.dumps({"inputs": [{"name": "input", "shape": [1, *image.shape], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": len(raw)}}]}).encode()
+    binary = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+    return {"ours /predict": (json.dumps({"instances": [nested]}).encode(), {}),
+            f"ours /v2/models/{name}/infer": (json.dumps(v2).encode(), {}),
+            f"ours /v2/models/{name}/infer (binary)": (header + raw, binary),
+            "mlflow /invocations": (json.dumps({"inputs": [nested]}).encode(), {})}
 
 
 class _PeakRss:
@@ -260,7 +270,7 @@ def _print_big(label: str, rows: list[dict]) -> None:
         how = "whole body sent" if r["send_body"] else "headers only"
         answer = f"{r['status']} after {r['seconds']:.2f} s" if r["seconds"] is not None else f"no answer within {r['cap_s']:g} s"
         sent = f"{r['body_sent_bytes'] / 2**20:.0f} MiB of the body sent by then" if r["send_body"] else ""
-        print(f"  {label:<24} {how:<16} {answer:<26} {sent:<36} RSS {r['rss_before_mb']} -> peak {r['rss_peak_mb']} MB")
+        print(f"  {label:<8} {how:<16} {answer:<26} {sent:<36} RSS {r['rss_before_mb']} -> peak {r['rss_peak_mb']} MB")
 
 
 def _workspace_model(args, workspace: str):
@@ -300,21 +310,30 @@ def _servers(args, workspace: str, name: str, bodies: dict[str, bytes]) -> dict:
     }
     out = {}
     for label, (cmd, port, ready, routes) in servers.items():
-        proc, ready_s = _start(cmd, f"http://127.0.0.1:{port}{ready}", env, logs / f"{label}.log")
-        try:
-            out[label] = {"ready_s": round(ready_s, 3), "routes": {}, "workers": "default"}
-            for route in routes:
-                path = route.split(" ", 1)[1]
-                out[label]["sample_answer_" + path] = _check(port, path, bodies[route])
-                out[label]["routes"][route] = _loads(port, path, bodies[route], args.seconds)
-            out[label]["big_body"] = big_body(proc, port, routes[0].split(" ", 1)[1], args.quick)
-        finally:
-            _stop(proc)
+        out[label] = _measure_server(label, cmd, f"http://127.0.0.1:{port}{ready}", port, routes, bodies, args, env, logs)
+    return out
+
+
+def _measure_server(label, cmd, ready_url, port, routes, bodies, args, env, logs: Path) -> dict:
+    """Start ``cmd`` twice (the first time from cold, then a restart), load its routes, announce a 50 MB body."""
+    proc, first = _start(cmd, ready_url, env, logs / f"{label}-first.log")
+    _stop(proc)
+    proc, again = _start(cmd, ready_url, env, logs / f"{label}.log")
+    out = {"ready_s": round(first, 3), "ready_again_s": round(again, 3), "routes": {}}
+    try:
+        for route in routes:
+            path = route.split(" ")[1]
+            body, headers = bodies[route]
+            out["sample_answer_" + route] = _check(port, path, body, headers)
+            out["routes"][route] = _loads(port, path, body, args.seconds, headers)
+        out["big_body"] = big_body(proc, port, routes[0].split(" ")[1], args.quick)
+    finally:
+        _stop(proc)
     return out
 
 
 def _print_http(ceil: list[dict], http: dict) -> None:
-    print(f"\n{'':<26}{'conc':>5}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}   errors")
+    print(f"\n{'':<44}{'conc':>5}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}   errors")
     _print_loads("do-nothing server", ceil)
     for label in ("ours", "mlflow"):
         for route, rows in http[label]["routes"].items():
@@ -324,7 +343,8 @@ def _print_http(ceil: list[dict], http: dict) -> None:
         ratios = [f"c={o['concurrency']}: {o['requests_per_s'] / m['requests_per_s']:.1f}x" if m["requests_per_s"] else "n/a"
                   for o, m in zip(rows, mlflow_rows)]
         print(f"ours/mlflow requests/s, {route}: " + ", ".join(ratios))
-    print(f"\ntime from start to ready: ours {http['ours']['ready_s']:.2f} s, mlflow models serve {http['mlflow']['ready_s']:.2f} s")
+    print("\ntime from start to ready (first start, then a restart): " + "; ".join(
+        f"{label} {http[label]['ready_s']:.2f} s, {http[label]['ready_again_s']:.2f} s" for label in ("ours", "mlflow")))
     print(f"a request announcing a {BIG // 2**20} MiB body:")
     for label in ("ours", "mlflow"):
         _print_big(label, http[label]["big_body"])
