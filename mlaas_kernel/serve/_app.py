@@ -71,7 +71,7 @@ def initial_predictor(source, *, workspace_dir=None, threads=None) -> tuple[Onnx
     if cached is not None:
         return OnnxPredictor(cached, threads=threads), ref, True
     found = resolve_version(ref, workspace_dir=workspace_dir)
-    predictor = load_version(found.name, found.version, workspace_dir=workspace_dir, threads=threads)
+    predictor = load_version(found, workspace_dir=workspace_dir, threads=threads)
     write_pointer(ref, predictor, workspace_dir=workspace_dir)
     return predictor, ref, False
 
@@ -99,10 +99,10 @@ def create_app(source, *, follow: bool = True, interval: float = 0.5, max_batch:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        if served.follower is not None:
-            served.follower.start()
         if on_start is not None:
             on_start(served)
+        if served.follower is not None:  # after the start is announced: its first MLflow import would slow it
+            served.follower.start()
         try:
             yield
         finally:

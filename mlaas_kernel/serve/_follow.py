@@ -64,11 +64,11 @@ def resolve_version(ref: str, *, workspace_dir=None):
     return registry.resolve(ref, workspace_dir=workspace_dir)
 
 
-def load_version(name: str, version: int, *, workspace_dir=None, threads: int | None = None) -> OnnxPredictor:
-    """``NAME/VERSION``'s bundle (fetched once, then cached on disk) loaded in ONNX Runtime."""
+def load_version(version, *, workspace_dir=None, threads: int | None = None) -> OnnxPredictor:
+    """A resolved ``registry.Version``'s bundle (fetched once, then cached on disk) loaded in ONNX Runtime."""
     from .. import export
 
-    return OnnxPredictor(export.bundle(f"{name}/{version}", workspace_dir=workspace_dir), threads=threads)
+    return OnnxPredictor(export.bundle(version, workspace_dir=workspace_dir), threads=threads)
 
 
 class Follower:
@@ -115,7 +115,7 @@ class Follower:
         self.last_error = None
         if found.version == self.slot.predictor.version and found.name == self.slot.predictor.name:
             return False
-        predictor = load_version(found.name, found.version, workspace_dir=self.workspace_dir, threads=self.threads)
+        predictor = load_version(found, workspace_dir=self.workspace_dir, threads=self.threads)
         self.slot.swap(predictor)
         write_pointer(self.ref, predictor, workspace_dir=self.workspace_dir)
         if self.on_swap is not None:

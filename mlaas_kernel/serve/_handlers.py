@@ -30,6 +30,9 @@ def parse_body(body: bytes):
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "infinity" in str(exc) or b"NaN" in body or b"Infinity" in body:
+            raise ServeInputError(f"body: NaN or an infinite number ({exc}): the model takes finite numbers "
+                                  "(and NaN/Infinity are not JSON)") from None
         raise ServeInputError(f"body: not valid JSON ({exc})", status=400) from None
 
 
@@ -53,8 +56,14 @@ def query_significance(query: bytes | str, payload=None) -> float | None:
     return None
 
 
-def _records(rows: list, features: list[str]) -> list:
-    """Tabular records ``{feature: value}`` as rows in the model's feature order; a missing or extra feature is named."""
+def _records(rows: list, predictor) -> list | np.ndarray:
+    """Tabular records ``{feature: value}`` as the model's input rows; a missing or extra feature is named.
+
+    With an ``encoding`` in serving.json the records hold raw columns (categories as text), encoded
+    as training did (``export.encode_rows``); without one they hold the input features themselves.
+    """
+    meta = predictor.metadata
+    features = list(meta.get("raw_features") or predictor.features) if meta.get("encoding") else predictor.features
     wanted = set(features)
     out = []
     for i, row in enumerate(rows):
@@ -66,8 +75,16 @@ def _records(rows: list, features: list[str]) -> list:
             said = "; ".join(s for s in (f"missing feature(s) {missing}" if missing else "",
                                          f"unknown feature(s) {extra}" if extra else "") if s)
             raise ServeInputError(f"instances[{i}]: {said}; the model's features are {features}")
-        out.append([row[f] for f in features])
-    return out
+        if not meta.get("encoding"):
+            out.append([row[f] for f in features])
+    if not meta.get("encoding"):
+        return out
+    from ..export import ExportError, encode_rows
+
+    try:
+        return encode_rows(meta, rows)
+    except ExportError as exc:
+        raise ServeInputError(f"instances: {exc}") from None
 
 
 def batch_of(payload, predictor) -> np.ndarray:
@@ -81,7 +98,7 @@ def batch_of(payload, predictor) -> np.ndarray:
     if not isinstance(rows, list):
         raise ServeInputError(f"{field}: expected a list of items, got a JSON {type(rows).__name__}")
     if predictor.kind == "tabular" and rows and isinstance(rows[0], dict):
-        rows = _records(rows, predictor.features)
+        rows = _records(rows, predictor)
     elif rows and any(isinstance(r, dict) for r in rows):
         raise ServeInputError(f"{field}: records {{feature: value}} are for tabular models; this one takes arrays "
                               f"of shape [N, {', '.join(map(str, predictor.input_shape))}]")

@@ -130,6 +130,10 @@ class OnnxPredictor:
         if self._conformal is None:
             return None
         level = self.significance if significance is None else significance
+        n = len(self._conformal.cal_scores_)
+        if level * (n + 1) < 1:  # no p-value can fall below it: every set would hold every class
+            raise ServeInputError(f"significance: {level} is below 1/(n+1) = {1 / (n + 1):.4g} for the {n} calibration items; "
+                                  "every set would hold every class: choose a larger level")
         with self._lock:
             mask = self._conformal.predict_set(probabilities, level)
         labels = self.labels or list(range(probabilities.shape[1]))

@@ -1,6 +1,5 @@
 """The FastAPI app: every route, its OpenAPI schema, and errors as ``{"error": ...}``."""
 
-from __future__ import annotations
 
 from . import _schemas, _v2
 from ._core import Served
@@ -41,6 +40,13 @@ def _errors(app) -> None:
         return ORJSONResponse({"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+def _name_param(served: Served):
+    """The ``{name}`` of the V2 model routes: documented as the one model served here (other names get 404)."""
+    from fastapi import Path
+
+    return Path(description="the served model's name", json_schema_extra={"enum": [served.predictor.name]})
+
+
 def _simple_routes(app, served: Served) -> None:
     from fastapi import Request, Response
 
@@ -50,7 +56,7 @@ def _simple_routes(app, served: Served) -> None:
         media = extra.pop("content-type", "application/json")
         return Response(body, status_code=status, media_type=media, headers=extra)
 
-    @app.post("/predict", openapi_extra=_schemas.PREDICT, summary="Predict a batch of arrays or tabular records")
+    @app.post("/predict", openapi_extra=_schemas.predict(served.predictor), summary="Predict a batch of arrays or tabular records")
     async def predict(request: Request):
         return answer(await served.predict(await request.body(), request.scope.get("query_string", b"")))
 
@@ -60,7 +66,7 @@ def _simple_routes(app, served: Served) -> None:
         return answer(await served.predict_images(files, request.scope.get("query_string", b"")))
 
     @app.post("/v2/models/{name}/infer", openapi_extra=_schemas.INFER, summary="KServe V2 inference")
-    async def infer(name: str, request: Request):
+    async def infer(request: Request, name: str = _name_param(served)):
         return answer(await served.infer(name, await request.body(), request.headers.get(_v2.HEADER_LENGTH)))
 
 
@@ -107,12 +113,12 @@ def _info_routes(app, served: Served) -> None:
         return {"ready": True}
 
     @app.get("/v2/models/{name}", summary="KServe V2 model metadata", responses={404: {"description": "no such model here"}})
-    async def v2_model(name: str):
+    async def v2_model(name: str = _name_param(served)):
         served.check_name(name)
         return _v2.model_metadata(served.predictor)
 
     @app.get("/v2/models/{name}/ready", summary="KServe V2 model readiness", responses={404: {"description": "no such model here"}})
-    async def v2_model_ready(name: str):
+    async def v2_model_ready(name: str = _name_param(served)):
         served.check_name(name)
         return {"name": name, "ready": True}
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["PREDICT", "PREDICT_IMAGE", "INFER", "ERRORS"]
+__all__ = ["predict", "PREDICT_IMAGE", "INFER", "ERRORS"]
 
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string", "description": "names the field and what is wrong"}}}
 _SIGNIFICANCE = {"name": "significance", "in": "query", "required": False,
                  "description": "conformal level for the sets (default: the bundle's conformal_significance)",
                  "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}
-_NUMBER_ARRAY = {"oneOf": [{"type": "number"}, {"type": "array", "items": {}}]}
 _ITEM = {"type": "object", "properties": {
     "class": {"description": "predicted label"}, "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
     "set": {"type": "array", "description": "conformal prediction set (labels)"}, "prediction": {"type": "number"},
@@ -25,17 +24,36 @@ def _json(schema: dict) -> dict:
 ERRORS = {"400": {"description": "not JSON", **_json(_ERROR)}, "413": {"description": "body over the size limit", **_json(_ERROR)},
           "422": {"description": "wrong shape, dtype, NaN/inf, a missing field or feature", **_json(_ERROR)}}
 
-PREDICT = {
-    "parameters": [_SIGNIFICANCE],
-    "requestBody": {"required": True, **_json({
-        "type": "object", "required": ["instances"], "properties": {
-            "instances": {"type": "array", "minItems": 1, "description": "items: nested arrays [C][H][W] of pixel intensities "
-                          "0..1 (or [H][W], or flat), or tabular rows (arrays in feature order, or {feature: value} records)",
-                          "items": {"oneOf": [{"type": "array", "items": _NUMBER_ARRAY}, {"type": "object", "additionalProperties": {"type": "number"}}]}},
-            "inputs": {"type": "array", "description": "the same as instances"},
-            "significance": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}})},
-    "responses": {"200": {"description": "one prediction per item, with the version that answered", **_json(_PREDICTIONS)}, **ERRORS},
-}
+def _nested(shape) -> dict:
+    if not shape:
+        return {"type": "number"}
+    return {"type": "array", "minItems": shape[0], "maxItems": shape[0], "items": _nested(shape[1:])}
+
+
+def _item(predictor) -> dict:
+    """One item of ``instances``: nested arrays of the input shape, or (tabular) a record of the features."""
+    if predictor.kind == "tabular":
+        meta = predictor.metadata
+        columns = list(meta.get("raw_features") or predictor.features) if meta.get("encoding") else predictor.features
+        record = {"type": "object", "required": columns, "additionalProperties": False,
+                  "properties": {c: {} for c in columns}}
+        return {"oneOf": [record, _nested(predictor.input_shape)]}
+    return _nested(predictor.input_shape)
+
+
+def predict(predictor) -> dict:
+    """POST /predict's schema for this model's input (the shape of one item, or its features)."""
+    described = ("nested arrays [C][H][W] of pixel intensities 0..1 ([H][W] and flat rows are taken too)" if predictor.kind == "image"
+                 else "records {feature: value}, or arrays in feature order")
+    return {
+        "parameters": [_SIGNIFICANCE],
+        "requestBody": {"required": True, **_json({
+            "type": "object", "required": ["instances"], "properties": {
+                "instances": {"type": "array", "minItems": 1, "maxItems": 1000, "description": f"items: {described}",
+                              "items": _item(predictor)},
+                "significance": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}})},
+        "responses": {"200": {"description": "one prediction per item, with the version that answered", **_json(_PREDICTIONS)}, **ERRORS},
+    }
 
 PREDICT_IMAGE = {
     "parameters": [_SIGNIFICANCE],
@@ -58,3 +76,4 @@ INFER = {
         "model_name": {"type": "string"}, "model_version": {"type": "string"}, "id": {"type": "string"},
         "outputs": {"type": "array", "items": _TENSOR}}})}, "404": {"description": "no such model here", **_json(_ERROR)}, **ERRORS},
 }
+
