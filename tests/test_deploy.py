@@ -183,7 +183,7 @@ def test_bad_arguments_name_what_is_wrong(deployment, registered, tmp_path):
 
     out, _, _ = deployment
     bundle = registered[2]
-    with pytest.raises(DeployError, match=r"is not empty"):
+    with pytest.raises(DeployError, match=r"is not empty: give a new or empty folder"):
         write_deployment(bundle, out)
     with pytest.raises(DeployError, match=r"port 0 is not a TCP port"):
         write_deployment(bundle, tmp_path / "a", port=0)
@@ -194,6 +194,16 @@ def test_bad_arguments_name_what_is_wrong(deployment, registered, tmp_path):
     with pytest.raises(DeployError, match=r"half is not a serving bundle: it lacks serving.json, version.json"):
         write_deployment(tmp_path / "half", tmp_path / "c")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_mlaas_serve_export_writes_the_folder(registered, env, tmp_path):
+    from _cli import mlaas
+
+    env["MLAAS_WORKSPACE"] = str(registered[0])
+    done = mlaas("serve", "mnist-cnn@champion", "--export", str(tmp_path / "out"), env=env)
+    assert done.returncode == 0, done.stderr
+    assert {Path(p).name for p in done.stdout.split()} >= {"Dockerfile", "install.sh", "deployment.yaml", "kserve-inferenceservice.yaml"}
+    assert (tmp_path / "out" / "model" / "model.onnx").read_bytes() == (registered[2] / "model.onnx").read_bytes()
 
 
 def _command(out: Path) -> list[str]:

@@ -108,7 +108,7 @@ def _prepare_folder(out: Path, overwrite: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise DeployError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DeployError(f"{out} is not empty: choose a new folder (or pass overwrite=True / --overwrite)")
+        raise DeployError(f"{out} is not empty: give a new or empty folder for the deployment files")
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model", "wheels"):
         shutil.rmtree(out / stale, ignore_errors=True)
