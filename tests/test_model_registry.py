@@ -241,3 +241,23 @@ def test_cli_export_formats_are_the_libraries():
     from mlaas_kernel.export._version import FORMATS
 
     assert EXPORT_FORMATS == FORMATS
+
+
+def test_versions_figure_puts_each_item_above_each_versions_bars():
+    from mlaas_kernel.registry import answer_probabilities, versions_figure
+
+    rng = np.random.default_rng(1)
+
+    def answer(version):
+        return {"model": "m", "version": version, "predictions": [
+            {"class": "0", "probabilities": {str(c): float(p) for c, p in enumerate(rng.dirichlet(np.ones(10)))}} for _ in range(3)]}
+
+    a, b = answer(1), answer(2)
+    classes, proba = answer_probabilities(a)
+    assert classes == [str(c) for c in range(10)] and proba.shape == (3, 10) and np.allclose(proba.sum(axis=1), 1)
+    fig = versions_figure(rng.random((3, 1, 28, 28)), {"version 1": a, "version 2": b}, truth=[7, 2, 1])
+    kinds = [t.type for t in fig.data]
+    assert kinds.count("heatmap") == 3 and kinds.count("bar") == 6
+    assert [t.name for t in fig.data if t.type == "bar" and t.showlegend] == ["version 1", "version 2"]
+    np.testing.assert_allclose(fig.data[3 + 3].y, answer_probabilities(b)[1][0])  # version 2's first item
+    assert [a.text for a in fig.layout.annotations][:3] == ["true 7", "true 2", "true 1"]

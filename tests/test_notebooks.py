@@ -1,6 +1,7 @@
 """Every notebook executed headless, as batch users run them: papermill, then nbval."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ PARAMETERS = {
     "06_evaluate.ipynb": [{"top_wrong": 8, "png": False}],
     "07_embedding.ipynb": [{"epochs": 1, "view_samples": 300}],
     "08_conformal.ipynb": [{"epochs": 1, "embedding_epochs": 1, "levels": [0.05, 0.1], "n_show": 5, "n_splits": 20}],
+    "09_register_serve.ipynb": [{"epochs": 1, "challenger_labels": 300, "n_show": 4, "int8": "dynamic"}],
     "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
 
@@ -36,6 +38,7 @@ INGESTS = {
     "06_evaluate.ipynb": {"gpu-benchmarks", "mnist"},
     "07_embedding.ipynb": {"mnist"},
     "08_conformal.ipynb": {"mnist"},
+    "09_register_serve.ipynb": {"mnist"},
 }
 
 
@@ -144,6 +147,15 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         assert "2 complete, 0 pruned, 0 failed" in text and "parent run id: " in text
         titles = [str(p["layout"].get("title", {}).get("text", "")) for p in widget_plots(nb)]
         assert len(titles) == 4 and "Optimization History Plot" in titles and "Hyperparameter Importances" in titles, titles
+    if notebook.name == "09_register_serve.ipynb":
+        assert "mnist-cnn version 1 (champion) from run" in text and "max |Δ probabilities|" in text
+        assert "int8 (dynamic) accuracy" in text and "the endpoint still answers with version 1" in text
+        assert re.search(r"promoted version 2 to champion: the endpoint answered with it after [0-9.]+ s", text)
+        assert "rolled back to version 1" in text and "the same classes as version 1 gave before: True" in text
+        [chart] = widget_plots(nb)
+        bars = [t for t in chart["data"] if t["type"] == "bar"]
+        assert len(bars) == 2 * params["n_show"] and {t["name"] for t in bars} == {"version 1", "version 2"}
+        assert all(n_points(t["y"]) == 10 for t in bars)  # one bar per class
     if notebook.name == "01_ingest.ipynb":
         assert f"dataset '{params['source']}'" in text
     from mlaas_kernel.data import list_datasets

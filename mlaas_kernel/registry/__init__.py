@@ -16,10 +16,11 @@ from ._aliases import alias_history, promote, rollback
 from ._lineage import code_version, lower_is_better
 from ._refs import CHALLENGER, DEFAULT_ALIAS, Ref, RegistryError, parse_ref
 from ._best import register_best
+from ._figures import answer_probabilities, versions_figure
 from ._register import MODEL_NAME, register
 from ._uri import download_model, fluent_uri, load_pyfunc
 from ._versions import ModelSummary, Version, list_models, resolve
 
-__all__ = ["CHALLENGER", "DEFAULT_ALIAS", "MODEL_NAME", "ModelSummary", "Ref", "RegistryError", "Version", "alias_history",
+__all__ = ["CHALLENGER", "DEFAULT_ALIAS", "MODEL_NAME", "ModelSummary", "Ref", "RegistryError", "Version", "alias_history", "answer_probabilities",
            "code_version", "download_model", "fluent_uri", "list_models", "load_pyfunc", "lower_is_better", "parse_ref", "promote", "register", "register_best", "resolve",
-           "rollback"]
+           "rollback", "versions_figure"]
