@@ -169,3 +169,18 @@ def test_body_limit_cuts_off_a_streamed_body_when_it_passes_the_limit():
     assert "the streamed body is over the 1,000-byte limit" in json.loads(sent[1]["body"])["error"]
     sent, read = _call(app, [], [b"x" * 400, b"x" * 400])
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"800"
+
+
+def test_mlaas_serve_wrong_input_is_one_clear_line_and_exit_2(env):
+    import socket
+
+    from _cli import mlaas
+
+    done = mlaas("serve", "mnist cnn@champion", env=env)
+    assert done.returncode == 2 and "is not a model name" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = mlaas("serve", "mnist-cnn@champion", "--port", str(port), env=env)
+    assert done.returncode == 2 and f"port {port} is in use: choose another with --port" in done.stderr, done.stderr

@@ -11,23 +11,24 @@ from ._common import _export_workspace, _fail, _port_free, positive_int, whole_n
 _STARTED = time.perf_counter()
 
 
-def _hooks(ref: str, url: str, started: float):
+def _hooks(ref: str, url: str, started: float, *, owner: int | None = None):
+    """The CLI's hooks: the running-endpoint file (``owner``: the pid it names, the supervisor's with --workers)."""
     from ..serve._endpoints import remove_endpoint, write_endpoint
 
     def on_start(served):
         p = served.predictor
         if served.ref is not None:
-            write_endpoint(served.ref, url=url, version=p.version)
+            write_endpoint(served.ref, url=url, version=p.version, pid=owner)
         follows = f", following {served.ref}" if served.follower is not None else ""
         print(f"serving {p.name} version {p.version} at {url}{follows} (ready in {time.perf_counter() - started:.2f} s; "
               f"docs at {url}/docs)", flush=True)
 
     def on_swap(predictor):
-        write_endpoint(ref, url=url, version=predictor.version)
+        write_endpoint(ref, url=url, version=predictor.version, pid=owner)
         print(f"{ref} now answers with version {predictor.version}", flush=True)
 
     def on_stop(served):
-        if served.ref is not None:
+        if served.ref is not None and owner is None:  # with --workers the supervisor removes it
             remove_endpoint(served.ref)
 
     return on_start, on_swap, on_stop
@@ -61,19 +62,62 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not _port_free(args.port) and args.host in ("127.0.0.1", "localhost", "0.0.0.0"):
         return _fail(f"port {args.port} is in use: choose another with --port")
     url = f"http://{'127.0.0.1' if args.host == '0.0.0.0' else args.host}:{args.port}"
-    on_start, on_swap, on_stop = _hooks(args.ref, url, _STARTED)
-    from ..serve import create_app
-
+    options = {"ref": args.ref, "url": url, "follow": not args.no_follow, "interval": args.interval, "max_batch": args.max_batch,
+               "max_body": args.max_body * 1024 * 1024, "threads": args.threads}
+    if args.workers > 1:
+        return _serve_workers(args, options)
     try:
-        app = create_app(args.ref, follow=not args.no_follow, interval=args.interval, max_batch=args.max_batch,
-                         max_body=args.max_body * 1024 * 1024, threads=args.threads, on_start=on_start, on_swap=on_swap, on_stop=on_stop)
+        app = _app(options, _STARTED)
     except (LookupError, ValueError, FileNotFoundError) as exc:  # RegistryError, ExportError, a broken bundle
         return _fail(str(exc), 1)
     import uvicorn
 
-    config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False,
-                            log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=args.host, port=args.port, **_UVICORN)
     uvicorn.Server(config).run()
+    return 0
+
+
+_UVICORN = {"loop": "uvloop", "http": "httptools", "access_log": False, "log_level": "warning", "lifespan": "on",
+            "timeout_graceful_shutdown": 5}
+
+
+def _app(options: dict, started: float, owner: int | None = None):
+    from ..serve import create_app
+
+    on_start, on_swap, on_stop = _hooks(options["ref"], options["url"], started, owner=owner)
+    return create_app(options["ref"], follow=options["follow"], interval=options["interval"], max_batch=options["max_batch"],
+                      max_body=options["max_body"], threads=options["threads"], on_start=on_start, on_swap=on_swap, on_stop=on_stop)
+
+
+def worker_app():
+    """uvicorn's app factory in each ``--workers`` process: the options the supervisor put in MLAAS_SERVE_APP."""
+    import json
+    import os
+
+    options = json.loads(os.environ["MLAAS_SERVE_APP"])
+    return _app(options, options["started"], owner=options["owner"])
+
+
+def _serve_workers(args, options: dict) -> int:
+    """Several processes on one socket (uvicorn's supervisor); the bundle is fetched once here, so the workers start from it."""
+    import json
+    import os
+
+    import uvicorn
+
+    from ..serve._app import initial_predictor
+    from ..serve._endpoints import remove_endpoint
+
+    try:
+        _, ref, _ = initial_predictor(args.ref, threads=1)  # resolves and caches the bundle when none is cached
+    except (LookupError, ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc), 1)
+    os.environ["MLAAS_SERVE_APP"] = json.dumps({**options, "owner": os.getpid(), "started": _STARTED})
+    try:
+        uvicorn.run("mlaas_kernel.cli.serve:worker_app", factory=True, host=args.host, port=args.port, workers=args.workers, **_UVICORN)
+    finally:
+        if ref is not None:
+            remove_endpoint(ref)
     return 0
 
 
@@ -113,6 +157,8 @@ def register(sub) -> None:
     p.add_argument("--no-follow", action="store_true", help="serve the version the alias names now; do not follow it")
     p.add_argument("--max-batch", type=positive_int, default=64, metavar="N", help="most items in one model call (default 64)")
     p.add_argument("--max-body", type=positive_int, default=16, metavar="MB", help="request body limit in MiB (default 16): 413 over it")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N", help="server processes on the port (default 1); "
+                   "each loads the model and follows the alias")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="ONNX Runtime threads (default half the cores, at most 4)")
     p.set_defaults(func=cmd_serve)
     q = sub.add_parser("predict", help="predict a folder of images or a CSV through a running endpoint; a results table",
