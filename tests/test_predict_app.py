@@ -16,20 +16,29 @@ from conftest import free_port
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
-    """A workspace with MNIST, a 1-epoch CNN run calibrated for LAC sets, registered as mnist-cnn (version 1, champion)."""
+    """A workspace with MNIST and the GPU table: the page as it was before any model was registered,
+    then a 1-epoch CNN calibrated for LAC sets (mnist-cnn, version 1, champion) and a small G3Dmark
+    forest (gpu-g3dmark, version 1, champion)."""
     from mlaas_kernel import conformal, data, registry
-    from mlaas_kernel.train import load_model, train_dataset
+    from mlaas_kernel.evaluate import TabularTask
+    from mlaas_kernel.train import TabularRegressor, load_model, train_dataset
+    from mlaas_widgets import PredictApp
 
     root = tmp_path_factory.mktemp("playground") / "workspace"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLAAS_WORKSPACE", str(root))
         mp.setenv("MLAAS_OFFLINE", "1")
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        data.ingest("mnist", progress=False)
+        for name in ("mnist", "gpu-benchmarks"):
+            data.ingest(name, progress=False)
+        empty = PredictApp()  # nothing registered yet
         run = train_dataset("mnist", epochs=1, batch_size=256, device="cpu")
         conformal.calibrate_run(run.run_id, score="lac")
-        version = registry.register(run.run_id, "mnist-cnn", check_n=200)
-        yield {"root": root, "run": run, "version": version, "model": load_model(run.model_path)}
+        registry.register(run.run_id, "mnist-cnn", check_n=200)
+        forest = TabularRegressor(n_estimators=10, random_state=0)
+        reg_run, _ = TabularTask.gpu_g3dmark().fit_and_log(forest, name="g3d")
+        registry.register(reg_run, "gpu-g3dmark", check_n=200)
+        yield {"root": root, "empty": empty, "model": load_model(run.model_path), "forest": forest}
 
 
 @pytest.fixture
@@ -69,13 +78,10 @@ def test_canvas_draw_clear_and_bad_input():
         assert DigitCanvas.class_traits()[name].help, name
 
 
-def test_no_registered_model_says_how_to_make_one(workspace, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    from mlaas_widgets import PredictApp
-
-    app = PredictApp()
+def test_no_registered_model_says_how_to_make_one(registered):
+    app = registered["empty"]
     assert "mlaas models register RUN" in app.header.value and app.session is None
-    assert app.image_box.layout.display == "none" and app.picker.disabled
+    assert app.canvas.layout.display == "none" and app.form.layout.display == "none" and app.picker.disabled
 
 
 def test_a_drawing_is_predicted_in_process_with_its_set(ws):
@@ -105,6 +111,62 @@ def test_a_drawing_is_predicted_in_process_with_its_set(ws):
         playground.Playground("mnist-cnn@")
 
 
+def test_page_parameters_come_from_the_url_query(monkeypatch):
+    from mlaas_kernel import playground
+
+    monkeypatch.delenv("VOILA_KERNEL_ID", raising=False)
+    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
+    monkeypatch.setenv("QUERY_STRING", "model=gpu-g3dmark&alias=&endpoint=http%3A%2F%2F127.0.0.1%3A9&other=1")
+    assert playground.page_parameters(model="", alias="champion", endpoint="") == {
+        "model": "gpu-g3dmark", "alias": "champion", "endpoint": "http://127.0.0.1:9"}  # empty and unknown keys ignored
+
+
+def test_an_asked_for_endpoint_that_does_not_answer_falls_back_in_process(ws):
+    from mlaas_kernel import playground
+
+    images, _ = _digits(1)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    pred = playground.Playground("mnist-cnn", endpoint=url).predict_array(images[0])
+    assert pred.via == "in process" and pred.source_text() == f"in process, the endpoint {url} does not answer"
+
+
+def test_an_uploaded_png_is_predicted(ws):
+    import io
+
+    from PIL import Image
+
+    from mlaas_widgets import PredictApp
+
+    images, _ = _digits(1)
+    buf = io.BytesIO()
+    Image.fromarray((images[0] * 255).round().astype(np.uint8)).save(buf, format="PNG")
+    app = PredictApp(model="mnist-cnn", alias="1")
+    pred = app.upload_bytes(buf.getvalue(), "digit.png")
+    assert app.ref == "mnist-cnn/1" and pred.via == "in process"
+    assert np.allclose(pred.probabilities, ws["model"].predict_proba(images[:1, None])[0], atol=2e-3)  # 28x28 used as it is
+
+
+def test_the_tabular_model_gets_a_form_with_training_medians(ws):
+    import pandas as pd
+
+    from mlaas_kernel.evaluate import TabularTask
+    from mlaas_widgets import PredictApp
+
+    app = PredictApp(model="gpu-g3dmark")
+    assert app.form.layout.display is None and app.canvas.layout.display == "none"
+    fields = {f.description: f for f in app.form_fields}
+    X_train = TabularTask.gpu_g3dmark().split()[0]
+    assert list(fields) == ["G2Dmark", "log_price", "TDP", "age", "brand", "primary_category"]
+    assert fields["TDP"].value == pytest.approx(X_train["TDP"].median(), abs=1e-3)
+    assert set(fields["brand"].options) == set(X_train["brand"].dropna().astype(str))
+    fields["TDP"].value = 250.0
+    pred = app.predict_form()
+    row = pd.DataFrame([{name: f.value for name, f in fields.items()}])
+    assert pred.value == pytest.approx(float(ws["forest"].predict(row)[0]), rel=1e-5)
+    assert f"predicted {pred.value:,.1f}" in app.form_result.value and "gpu-g3dmark version 1 (champion)" in app.form_result.value
+
+
+@pytest.mark.notebook
 def test_papermill_runs_the_page_with_parameters(ws, jupyter_env, artifacts, monkeypatch):
     import nbformat
     import papermill as pm
@@ -136,6 +198,24 @@ def _draw_a_one(page, canvas):
     page.mouse.up()
 
 
+def _check_framing(page):
+    """What the canvas sent (its 28x28 preview) is framed like MNIST, and like the endpoint frames
+    an upload of the same drawing (serve's prepare_image on the canvas as a PNG)."""
+    import base64
+
+    from mlaas_kernel.serve._image import prepare_image
+
+    png, preview = page.evaluate("""() => {
+        const pad = document.querySelector('canvas.mlaas-canvas-pad'), small = document.querySelector('canvas.mlaas-canvas-preview');
+        const data = small.getContext('2d').getImageData(0, 0, 28, 28).data;
+        return [pad.toDataURL('image/png'), Array.from(data).filter((_, i) => i % 4 === 0)]; }""")
+    sent = np.asarray(preview, dtype=np.float32).reshape(28, 28) / 255
+    upload = prepare_image(base64.b64decode(png.split(",", 1)[1]), (1, 28, 28))[0]
+    rows, cols = np.arange(28) @ sent.sum(1) / sent.sum(), np.arange(28) @ sent.sum(0) / sent.sum()
+    assert abs(rows - 14) < 0.5 and abs(cols - 14) < 0.5, (rows, cols)  # MNIST's digits: centre of mass at pixel 14
+    assert np.corrcoef(sent.ravel(), upload.ravel())[0, 1] > 0.9
+
+
 @pytest.mark.browser
 def test_strokes_on_the_canvas_are_predicted_in_process_then_via_the_endpoint(ws, browser_page, project_copy, jupyter_env, port, artifacts):
     from playwright.sync_api import expect
@@ -155,6 +235,7 @@ def test_strokes_on_the_canvas_are_predicted_in_process_then_via_the_endpoint(ws
         expect(result).to_contain_text("conformal set at 90% coverage")
         expect(result).to_contain_text("mnist-cnn version 1 (champion)")
         expect(page.locator(".js-plotly-plot .bars .point")).to_have_count(10, timeout=30_000)  # one bar per class
+        _check_framing(page)
         page.screenshot(path=str(artifacts / "predict-in-process.png"), full_page=True)
         page.keyboard.press("Escape")  # clears: the answer goes
         expect(result).to_have_count(0)

@@ -37,10 +37,10 @@ export function mnistStyle(values, width, height) {
   }
   const cx = sx / total, cy = sy / total;
   for (let y = 0; y < h; y++) {
-    const r = Math.floor(SIDE / 2 + (y + 0.5 - cy) * scale);
+    const r = Math.floor(SIDE / 2 + 0.5 + (y + 0.5 - cy) * scale);  // mass at pixel 14, as in MNIST
     if (r < 0 || r >= SIDE) continue;
     for (let x = 0; x < w; x++) {
-      const c = Math.floor(SIDE / 2 + (x + 0.5 - cx) * scale);
+      const c = Math.floor(SIDE / 2 + 0.5 + (x + 0.5 - cx) * scale);
       if (c >= 0 && c < SIDE) out[r * SIDE + c] += crop[y * w + x];
     }
   }

@@ -33,35 +33,49 @@ class PredictApp:
         self.last: playground.Prediction | None = None  # the latest answer shown
         self.meta: dict = {}
         self._quiet = False
-        self.summaries = {m.name: m for m in playground.summaries(workspace_dir=workspace_dir)}
+        self.summaries: dict = {}
         self.header = W.HTML(layout={"margin": "0 0 6px 0"})
-        self.picker = W.Dropdown(options=sorted(self.summaries), description="model")
+        self.picker = W.Dropdown(description="model")
         self.alias = W.Dropdown(description="version")
         self.canvas = DigitCanvas()
-        self.upload = W.FileUpload(accept="image/png,image/jpeg", multiple=False, description="Upload an image")
-        self.source = W.HTML()
-        self.image_box = W.VBox([W.HTML("Draw a digit (or upload a PNG/JPEG of one):"), W.HBox([self.canvas]), self.upload])
-        self.controls = W.VBox([self.header, W.HBox([self.picker, self.alias]), self.image_box, self.source])
+        self.upload = W.FileUpload(accept="image/png,image/jpeg", multiple=False, description="Upload an image",
+                                  layout={"width": "auto"})
+        self.controls = W.VBox([self.header, W.HBox([self.picker, self.alias]), self.canvas, self.upload])
         self.result = W.HTML()
         self.chart = PlotOutput(playground.probability_figure(None), empty_text="draw a digit")
-        self.form_fields = W.VBox()
-        self.form_button = W.Button(description="Predict", button_style="primary")
-        self.form_result = W.HTML()
-        self.form = W.VBox([self.form_fields, self.form_button, self.form_result])
+        # Few widgets, all made here in one cell before any is shown (Voila showed widgets it learnt
+        # of late as "model not found"); a tabular model's form fields are made when one is picked.
+        self.form = W.VBox()
+        self.form_fields: list = []
+        self.form_result: W.HTML | None = None
+        self.form_button: W.Button | None = None
         self.canvas.observe(self._on_drawing, names="pixels")
         self.upload.observe(self._on_upload, names="value")
-        self.form_button.on_click(lambda _b: self.predict_form())
-        if not self.summaries:
+        self.picker.observe(lambda _c: self._quiet or (self._alias_options(), self._load()), names="value")
+        self.alias.observe(lambda _c: self._quiet or self._load(), names="value")
+        self.apply(model, alias, endpoint)
+
+    def apply(self, model: str = "", alias: str = "champion", endpoint: str = "") -> None:
+        """Re-read the registered models, then pick ``model`` (default: the image classifier), its
+        ``alias`` (or version number) and the ``endpoint`` URL to call (empty: look for a running one).
+        A dashboard calls it with its page's URL parameters once the page is opened."""
+        self.endpoint = endpoint or None
+        self.summaries = {m.name: m for m in playground.summaries(workspace_dir=self.workspace_dir)}
+        empty = not self.summaries
+        self.picker.disabled = self.alias.disabled = empty
+        if empty:
+            self.session = None
             self.header.value = f"<div class='mlaas-predict-empty'><b>{html.escape(playground.NO_MODEL)}</b></div>"
-            self.image_box.layout.display = "none"
-            self.picker.disabled = self.alias.disabled = True
-            self.form.layout.display = "none"
+            self.canvas.layout.display = self.upload.layout.display = self.form.layout.display = "none"
             return
         name = model or playground.default_ref(list(self.summaries)).split("@")[0]
-        self.picker.value = name if name in self.summaries else sorted(self.summaries)[0]
+        self._quiet = True
+        try:
+            self.picker.options = sorted(self.summaries)
+            self.picker.value = name if name in self.summaries else sorted(self.summaries)[0]
+        finally:
+            self._quiet = False
         self._alias_options(alias)
-        self.picker.observe(lambda _c: (self._alias_options(), self._load()), names="value")
-        self.alias.observe(lambda _c: self._quiet or self._load(), names="value")
         self._load()
 
     # choosing the model ------------------------------------------------------------------------
@@ -95,10 +109,10 @@ class PredictApp:
             self.header.value = _error(f"{self.ref}: {exc}")
             return
         tabular = self.meta.get("kind") == "tabular"
-        self.header.value = f"<b>{html.escape(self.ref)}</b>: {html.escape(_describe(self.meta))}"
-        self.image_box.layout.display = "none" if tabular else None
+        hint = "fill in the form below and press Predict" if tabular else "draw a digit below, or upload a PNG/JPEG of one"
+        self.header.value = f"<b>{html.escape(self.ref)}</b>: {html.escape(_describe(self.meta))}; {hint}"
+        self.canvas.layout.display = self.upload.layout.display = "none" if tabular else None
         self.form.layout.display = None if tabular else "none"
-        self.source.value = ""
         self.result.value = ""
         self.chart.show(playground.probability_figure(None))
         if tabular:
@@ -113,7 +127,6 @@ class PredictApp:
         except _SHOWN as exc:
             self.result.value = _error(str(exc))
             return
-        self.source.value = f"<span class='mlaas-predict-via'>{html.escape(pred.source_text())}</span>"
         self.result.value = (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
                              f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
         if pred.value is None:
@@ -127,7 +140,7 @@ class PredictApp:
         image = self.canvas.image
         if image is None:
             self.last = None
-            self.result.value = self.source.value = ""
+            self.result.value = ""
             self.chart.show(playground.probability_figure(None))
             return
         self._show(lambda: self.session.predict_array(image))
@@ -153,14 +166,19 @@ class PredictApp:
                 field = W.FloatText(value=spec["default"], description=spec["name"])
             field.style.description_width = "140px"
             fields.append(field)
-        self.form_fields.children = fields
+        if self.form_result is None:
+            self.form_result = W.HTML()
+            self.form_button = W.Button(description="Predict", button_style="primary")
+            self.form_button.on_click(lambda _b: self.predict_form())
+        self.form_fields = fields
         self.form_result.value = ""
+        self.form.children = [*fields, self.form_button, self.form_result]
 
     def predict_form(self):
         """Predict the row the form holds (the Predict button)."""
         if self.session is None:
             return None
-        row = {f.description: f.value for f in self.form_fields.children}
+        row = {f.description: f.value for f in self.form_fields}
         try:
             pred = self.session.predict_row(row)
         except _SHOWN as exc:
@@ -168,7 +186,6 @@ class PredictApp:
             return None
         self.form_result.value = (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
                                   f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
-        self.source.value = f"<span class='mlaas-predict-via'>{html.escape(pred.source_text())}</span>"
         return pred
 
 
