@@ -78,14 +78,16 @@ def initial_predictor(source, *, workspace_dir=None, threads=None) -> tuple[Onnx
 
 def create_app(source, *, follow: bool = True, interval: float = 0.5, max_batch: int = 64, max_wait: float = 0.0,
                in_thread: bool = True, fast_path: bool = True, max_body: int = DEFAULT_MAX_BODY, threads: int | None = None,
-               workspace_dir=None, on_swap=None, on_start=None, on_stop=None):
+               workspace_dir=None, on_swap=None, on_start=None, on_stop=None, freeze_gc: bool = True):
     """The ASGI app serving ``source``: a bundle folder, an :class:`OnnxPredictor`, or ``NAME@ALIAS`` / ``NAME/VERSION``.
 
     A reference with an alias is followed (``follow``; polled every ``interval`` s, swapped when it
     moves). ``max_batch``/``max_wait``: micro-batching; ``in_thread``: run the model in a worker
     thread; ``fast_path``: answer the hot routes below FastAPI; ``max_body``: the 413 limit in
     bytes; ``threads``: ONNX Runtime's intra-op threads. ``on_swap(predictor)``, ``on_start(served)``,
-    ``on_stop(served)``: hooks for the CLI (the running-endpoint file).
+    ``on_stop(served)``: hooks for the CLI (the running-endpoint file). ``freeze_gc``: move what is
+    loaded at start out of the garbage collector's generations (``gc.freeze``), which keeps the
+    collector's full passes short under load.
     """
     from ._routes import build_fastapi
 
@@ -99,6 +101,11 @@ def create_app(source, *, follow: bool = True, interval: float = 0.5, max_batch:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        if freeze_gc:
+            import gc
+
+            gc.collect()
+            gc.freeze()  # the imported libraries' objects leave the collector's view: full collections stay short
         if on_start is not None:
             on_start(served)
         if served.follower is not None:  # after the start is announced: its first MLflow import would slow it
