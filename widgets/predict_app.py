@@ -45,10 +45,8 @@ class PredictApp:
         self.chart = PlotOutput(playground.probability_figure(None), empty_text="draw a digit")
         # Few widgets, all made here in one cell before any is shown (Voila showed widgets it learnt
         # of late as "model not found"); a tabular model's form fields are made when one is picked.
-        self.form = W.VBox()
-        self.form_fields: list = []
-        self.form_result: W.HTML | None = None
-        self.form_button: W.Button | None = None
+        self._form = _RowForm(self.predict_form)
+        self.form = self._form.box
         self.canvas.observe(self._on_drawing, names="pixels")
         self.upload.observe(self._on_upload, names="value")
         self.picker.observe(lambda _c: self._quiet or (self._alias_options(), self._load()), names="value")
@@ -80,9 +78,7 @@ class PredictApp:
 
     # choosing the model ------------------------------------------------------------------------
     def _alias_options(self, wanted: str = "champion") -> None:
-        summary = self.summaries[self.picker.value]
-        options = [(f"{a} (version {v})", f"@{a}") for a, v in sorted(summary.aliases.items())]
-        options += [(f"version {v.version}", f"/{v.version}") for v in summary.versions]
+        options = _version_options(self.summaries[self.picker.value])
         values = [v for _, v in options]
         self._quiet = True  # one load per choice, not one per dropdown change
         try:
@@ -116,7 +112,7 @@ class PredictApp:
         self.result.value = ""
         self.chart.show(playground.probability_figure(None))
         if tabular:
-            self._build_form()
+            self._form.build(self.meta)
         elif self.canvas.pixels:
             self._on_drawing()
 
@@ -127,8 +123,7 @@ class PredictApp:
         except _SHOWN as exc:
             self.result.value = _error(str(exc))
             return
-        self.result.value = (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
-                             f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
+        self.result.value = _answer(pred)
         if pred.value is None:
             self.chart.show(playground.probability_figure(pred))
         self.last = pred
@@ -157,36 +152,69 @@ class PredictApp:
             self.upload_bytes(first["content"], first.get("name") or "upload.png")
 
     # a tabular model's form --------------------------------------------------------------------
-    def _build_form(self) -> None:
+    @property
+    def form_fields(self) -> list:
+        """The form's input widgets, one per raw feature (empty for an image model)."""
+        return self._form.fields
+
+    @property
+    def form_result(self) -> W.HTML | None:
+        """The form's answer (None until a tabular model is picked)."""
+        return self._form.result
+
+    def predict_form(self):
+        """Predict the row the form holds (the Predict button)."""
+        if self.session is None:
+            return None
+        try:
+            pred = self.session.predict_row(self._form.values())
+        except _SHOWN as exc:
+            self._form.result.value = _error(str(exc))
+            return None
+        self._form.result.value = _answer(pred)
+        return pred
+
+
+class _RowForm:
+    """A tabular model's raw features as inputs (defaults from serving.json), a Predict button, the answer."""
+
+    def __init__(self, on_predict):
+        self.box = W.VBox()
+        self.fields: list = []
+        self.result: W.HTML | None = None
+        self.button: W.Button | None = None
+        self._on_predict = on_predict
+
+    def build(self, meta: dict) -> None:
         fields = []
-        for spec in playground.form_fields(self.meta):
+        for spec in playground.form_fields(meta):
             if spec.get("choices"):
                 field = W.Dropdown(options=spec["choices"], value=spec["default"], description=spec["name"])
             else:
                 field = W.FloatText(value=spec["default"], description=spec["name"])
             field.style.description_width = "140px"
             fields.append(field)
-        if self.form_result is None:
-            self.form_result = W.HTML()
-            self.form_button = W.Button(description="Predict", button_style="primary")
-            self.form_button.on_click(lambda _b: self.predict_form())
-        self.form_fields = fields
-        self.form_result.value = ""
-        self.form.children = [*fields, self.form_button, self.form_result]
+        if self.result is None:
+            self.result = W.HTML()
+            self.button = W.Button(description="Predict", button_style="primary")
+            self.button.on_click(lambda _b: self._on_predict())
+        self.fields = fields
+        self.result.value = ""
+        self.box.children = [*fields, self.button, self.result]
 
-    def predict_form(self):
-        """Predict the row the form holds (the Predict button)."""
-        if self.session is None:
-            return None
-        row = {f.description: f.value for f in self.form_fields}
-        try:
-            pred = self.session.predict_row(row)
-        except _SHOWN as exc:
-            self.form_result.value = _error(str(exc))
-            return None
-        self.form_result.value = (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
-                                  f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
-        return pred
+    def values(self) -> dict:
+        return {f.description: f.value for f in self.fields}
+
+
+def _version_options(summary) -> list[tuple[str, str]]:
+    """The version dropdown's (label, suffix of the reference) pairs: aliases first, then every version."""
+    options = [(f"{a} (version {v})", f"@{a}") for a, v in sorted(summary.aliases.items())]
+    return options + [(f"version {v.version}", f"/{v.version}") for v in summary.versions]
+
+
+def _answer(pred) -> str:
+    return (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
+            f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
 
 
 def _describe(meta: dict) -> str:
