@@ -39,7 +39,7 @@ class PredictApp:
         self.alias = W.Dropdown(description="version")
         self.canvas = DigitCanvas()
         self.upload = W.FileUpload(accept="image/png,image/jpeg", multiple=False, description="Upload an image",
-                                  layout={"width": "auto"})
+                                  layout={"width": "max-content"})
         self.controls = W.VBox([self.header, W.HBox([self.picker, self.alias]), self.canvas, self.upload])
         self.result = W.HTML()
         self.chart = PlotOutput(playground.probability_figure(None), empty_text="draw a digit")
