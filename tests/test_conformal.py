@@ -263,6 +263,9 @@ def test_too_small_a_calibration_set_says_every_set_would_be_full(digits):
     with pytest.raises(ConformalInputError, match=r"class \d has \d+ calibration items, fewer than the 19 needed"):
         mondrian.evaluate(digits["proba"][300:400], digits["y"][300:400], 0.05)
     assert conformal.min_calibration(0.1) == 9 and conformal.min_calibration(0.01) == 99
+    # 1/5e-324 overflows a float: still the clear error, not an OverflowError (schemathesis found it through the endpoint)
+    with pytest.raises(ConformalInputError, match="fewer than the"):
+        cp.predict_set(digits["proba"][100:110], 5e-324)
 
 
 def test_bad_probabilities_scores_and_labels_are_named(digits):

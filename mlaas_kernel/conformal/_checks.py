@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -38,7 +39,9 @@ def min_calibration(significance: float) -> int:
     A p-value is at least 1/(n+1); with n < 1/significance - 1 every p-value exceeds the
     significance and every set holds every class.
     """
-    return max(1, math.ceil(1.0 / significance - 1.0 - 1e-9))
+    need = 1.0 / significance - 1.0 - 1e-9
+    # a significance so small that 1/significance overflows (5e-324) needs more scores than any store holds
+    return max(1, math.ceil(need)) if math.isfinite(need) else sys.maxsize
 
 
 def check_matrix(values, *, name: str, n_classes: int | None = None, classes=None) -> np.ndarray:
