@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python bench/dashboards.py
 	$(BIN)/python bench/tune.py
 	$(BIN)/python bench/conformal.py
+	$(BIN)/python bench/serve.py
 
 doctor: setup
 	$(BIN)/mlaas doctor
