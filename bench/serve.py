@@ -125,8 +125,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(cmd: list[str], ready_url: str, env: dict, log: Path, timeout: float = 120.0):
-    """Start ``cmd`` in its own process group; (process, seconds until ``ready_url`` answered 200)."""
+def _port_answers(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _start(cmd: list[str], ready_url: str, port: int, env: dict, log: Path, timeout: float = 120.0):
+    """Start ``cmd`` in its own process group; (process, seconds until ``ready_url`` answered 200).
+
+    Ready means the health route answering 200 while the process started here is alive. A port
+    that already answers before the start is refused: a stale server there would answer the health
+    route at once and then vanish (that gave mlflow a 0.01 s restart and connection refusals).
+    """
+    if _port_answers(port):
+        raise RuntimeError(f"port {port} already answers before {' '.join(cmd[:4])} started: a stale server holds it")
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     while True:
@@ -134,26 +151,49 @@ def _start(cmd: list[str], ready_url: str, env: dict, log: Path, timeout: float 
             raise RuntimeError(f"{' '.join(cmd[:4])} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(ready_url, timeout=2) as r:
-                if r.status == 200:
+                if r.status == 200 and proc.poll() is None:
                     return proc, time.perf_counter() - started
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             pass
         if time.perf_counter() - started > timeout:
-            _stop(proc)
+            _stop(proc, port)
             raise TimeoutError(f"{ready_url} did not answer in {timeout:.0f} s:\n{log.read_text()[-2000:]}")
         time.sleep(0.02)
 
 
-def _stop(proc) -> None:
-    """Stop the whole process group (mlflow's server leaves worker children otherwise)."""
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still runs (zombies aside)."""
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def _stop(proc, port: int | None = None, timeout: float = 15.0) -> None:
+    """Stop the whole process group and wait until every member is gone and ``port`` is free
+    (mlflow's server leaves uvicorn workers that keep answering for a while otherwise)."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     except ProcessLookupError:
         pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + timeout
+    while _group_alive(proc.pid) or (port is not None and _port_answers(port)):
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + timeout
+        time.sleep(0.05)
+    proc.poll()
 
 
 def _check(port: int, path: str, body: bytes, headers: dict) -> str:
@@ -197,7 +237,7 @@ def ceiling(seconds: float) -> list[dict]:
         _wait_listening(port)
         return _loads(port, "/predict", b"x" * 6000, seconds)  # a body about the size of one digit as JSON
     finally:
-        _stop(proc)
+        _stop(proc, port)
 
 
 def _bodies(image: np.ndarray, name: str) -> dict[str, tuple[bytes, dict]]:
@@ -281,9 +321,16 @@ def _workspace_model(args, workspace: str):
     ds = data.ingest("mnist", workspace_dir=workspace, progress=False)
     run = args.run
     if not run:
+        import warnings
+
         started = time.perf_counter()
-        run = train.train_dataset("mnist", epochs=1, workspace_dir=workspace).run_id
-        print(f"trained the CNN (1 epoch) in {time.perf_counter() - started:.0f} s: run {run}")
+        with warnings.catch_warnings():  # one epoch is few steps for the schedule; its accuracy is printed, speed is measured
+            warnings.simplefilter("ignore", train.TrainingWarning)
+            result = train.train_dataset("mnist", epochs=1, workspace_dir=workspace)
+        run = result.run_id
+        accuracy = result.metrics.get("val_accuracy")
+        print(f"trained the CNN (1 epoch) in {time.perf_counter() - started:.0f} s: run {run}"
+              + (f", validation accuracy {accuracy:.3f}" if accuracy is not None else ""))
     loaded = load_run_model(run, workspace_dir=workspace)
     est = loaded.model
     x = np.asarray(ds.images(), dtype=np.float32).reshape(-1, *est.input_shape_) / 255.0
@@ -316,9 +363,9 @@ def _servers(args, workspace: str, name: str, bodies: dict[str, bytes]) -> dict:
 
 def _measure_server(label, cmd, ready_url, port, routes, bodies, args, env, logs: Path) -> dict:
     """Start ``cmd`` twice (the first time from cold, then a restart), load its routes, announce a 50 MB body."""
-    proc, first = _start(cmd, ready_url, env, logs / f"{label}-first.log")
-    _stop(proc)
-    proc, again = _start(cmd, ready_url, env, logs / f"{label}.log")
+    proc, first = _start(cmd, ready_url, port, env, logs / f"{label}-first.log")
+    _stop(proc, port)
+    proc, again = _start(cmd, ready_url, port, env, logs / f"{label}.log")
     out = {"ready_s": round(first, 3), "ready_again_s": round(again, 3), "routes": {}}
     try:
         for route in routes:
@@ -328,8 +375,19 @@ def _measure_server(label, cmd, ready_url, port, routes, bodies, args, env, logs
             out["routes"][route] = _loads(port, path, body, args.seconds, headers)
         out["big_body"] = big_body(proc, port, routes[0].split(" ")[1], args.quick)
     finally:
-        _stop(proc)
+        _stop(proc, port)
     return out
+
+
+def ratio(ours: dict, theirs: dict) -> str:
+    """``c=8: 3.1x`` of two load rows, or why there is none: a figure over failed requests compares nothing."""
+    head = f"c={ours['concurrency']}: "
+    why = [f"{who} had {r['errors']:,} errors ({r['first_error'] or r['statuses']})" for who, r in (("ours", ours), ("mlflow", theirs))
+           if r["errors"]]
+    why += [f"{who} answered no request" for who, r in (("ours", ours), ("mlflow", theirs)) if not r["requests"] and not r["errors"]]
+    if why:
+        return head + "no ratio, " + "; ".join(why)
+    return head + f"{ours['requests_per_s'] / theirs['requests_per_s']:.1f}x"
 
 
 def _print_http(ceil: list[dict], http: dict) -> None:
@@ -340,9 +398,7 @@ def _print_http(ceil: list[dict], http: dict) -> None:
             _print_loads(route, rows)
     mlflow_rows = http["mlflow"]["routes"]["mlflow /invocations"]
     for route, rows in http["ours"]["routes"].items():
-        ratios = [f"c={o['concurrency']}: {o['requests_per_s'] / m['requests_per_s']:.1f}x" if m["requests_per_s"] else "n/a"
-                  for o, m in zip(rows, mlflow_rows)]
-        print(f"ours/mlflow requests/s, {route}: " + ", ".join(ratios))
+        print(f"ours/mlflow requests/s, {route}: " + ", ".join(ratio(o, m) for o, m in zip(rows, mlflow_rows)))
     print("\ntime from start to ready (first start, then a restart): " + "; ".join(
         f"{label} {http[label]['ready_s']:.2f} s, {http[label]['ready_again_s']:.2f} s" for label in ("ours", "mlflow")))
     print(f"a request announcing a {BIG // 2**20} MiB body:")

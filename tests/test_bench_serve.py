@@ -5,6 +5,7 @@ a huge announced body at once from one that waits for it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 from pathlib import Path
@@ -94,3 +95,38 @@ def test_a_server_waiting_for_the_body_gets_no_answer_within_the_cap(server):
     port, _ = server
     waited = _loadgen.announce_big_body("127.0.0.1", port, "/predict", 5 * 2**20, send_body=False, cap_s=0.3)
     assert waited["status"] is None and waited["seconds"] is None
+
+
+def _bench_serve():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_serve", Path(__file__).resolve().parent.parent / "bench" / "serve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_ratio_is_printed_over_failed_requests():
+    bench = _bench_serve()
+    row = {"concurrency": 8, "requests": 900, "requests_per_s": 450.0, "errors": 0, "statuses": {"200": 900}, "first_error": ""}
+    refused = {**row, "requests": 0, "requests_per_s": 0.0, "errors": 1804, "statuses": {}, "first_error": "ConnectionRefusedError"}
+    some = {**row, "requests": 324, "requests_per_s": 162.0, "errors": 4460}
+    assert bench.ratio(row, {**row, "requests_per_s": 150.0}) == "c=8: 3.0x"
+    assert bench.ratio(row, refused) == "c=8: no ratio, mlflow had 1,804 errors (ConnectionRefusedError)"
+    assert bench.ratio(row, some).startswith("c=8: no ratio, mlflow had 4,460 errors") and "x" not in bench.ratio(row, some)[-3:]
+
+
+def test_a_stale_server_on_the_port_is_refused_and_a_stop_waits_for_the_port(server, tmp_path):
+    bench = _bench_serve()
+    stale, _ = server  # something already answers there
+    cmd = [sys.executable, str(Path(bench.__file__).parent / "_loadgen.py"), "--hello", str(stale)]
+    with pytest.raises(RuntimeError, match=f"port {stale} already answers .* a stale server holds it"):
+        bench._start(cmd, f"http://127.0.0.1:{stale}/", stale, {}, tmp_path / "never.log")
+    from conftest import free_port
+
+    port = free_port()
+    proc, seconds = bench._start([sys.executable, str(Path(bench.__file__).parent / "_loadgen.py"), "--hello", str(port)],
+                                 f"http://127.0.0.1:{port}/", port, dict(os.environ), tmp_path / "hello.log")
+    assert proc.poll() is None and seconds > 0.01 and bench._port_answers(port)  # a real start, not a stale answer
+    bench._stop(proc, port)
+    assert proc.poll() is not None and not bench._group_alive(proc.pid) and not bench._port_answers(port)
