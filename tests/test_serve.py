@@ -177,7 +177,13 @@ BAD = [  # (method, path, body, content type, status, what the error says)
     ("POST", "/predict?significance=5e-324", _digit_json(), "application/json", 422, "significance: 5e-324 is below 1/(n+1)"),
     ("POST", "/predict", _digit_json(significance="x"), "application/json", 422, "significance: significance 'x' is not a number"),
     ("POST", "/predict/image", b'--b0\r\nContent-Disposition: form-data; name="files"; filename="x.png"\r\n\r\nnot an image\r\n--b0--\r\n',
-     _MULTI, 422, "files[0] (x.png): cannot be decoded as a PNG or JPEG image"),
+     _MULTI, 422, "files[0] (x.png): cannot be decoded as a PNG or JPEG image (cannot identify image file)"),
+    ("POST", "/predict", b'--b0\r\nContent-Disposition: form-data; name="files"; filename="x.png"\r\n\r\n\xff\xd8\r\n--b0--\r\n',
+     _MULTI, 415, "send image files to POST /predict/image"),
+    ("POST", "/predict", json.dumps({"instances": np.full((1, 1, 28, 28), 255.0).tolist()}).encode(), "application/json", 422,
+     "pixel values range 255..255; the model takes intensities in 0..1: divide raw 0..255 pixels by 255"),
+    ("POST", "/predict", json.dumps({"instances": np.full((1, 1, 28, 28), -0.4).tolist()}).encode(), "application/json", 422,
+     "pixel values range -0.4..-0.4; the model takes intensities in 0..1: send intensities"),
     ("POST", "/predict/image", b'--b0\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--b0--\r\n', _MULTI, 422, "files: no image"),
     ("POST", "/predict/image", b"{}", "application/json", 415, "send the images as multipart/form-data"),
     ("POST", "/v2/models/other/infer", b"{}", "application/json", 404, "model 'other' is not served here"),
@@ -198,6 +204,32 @@ def test_bad_input_gets_its_4xx_naming_what_is_wrong(endpoint, method, path, bod
     got, answer, headers = _request(endpoint["port"], method, path, body, {"Content-Type": kind} if kind else {})
     assert got == status and headers["content-type"] == "application/json", answer
     assert said in json.loads(answer)["error"], answer
+    assert "object at 0x" not in json.loads(answer)["error"], answer
+
+
+def test_pixels_a_little_outside_0_1_are_taken(endpoint):
+    x = np.zeros((1, 1, 28, 28))
+    x[0, 0, 0, :2] = (-0.005, 1.005)
+    status, body, _ = _request(endpoint["port"], "POST", "/predict", json.dumps({"instances": x.tolist()}).encode())
+    assert status == 200, body
+
+
+def test_a_version_without_a_calibration_says_why_its_answers_have_no_set(ws):
+    from mlaas_kernel import export
+    from mlaas_kernel.serve import OnnxPredictor, create_app
+    from mlaas_kernel.serve._handlers import predictions_body
+
+    bare = OnnxPredictor(export.bundle("mnist-cnn/2"))
+    x = ws["images"][:2, None]
+    for level in (None, 0.2):  # asked for or not: the answer says there are no sets and how to get them
+        answer = json.loads(predictions_body(bare, bare.run(x), level))
+        assert all("set" not in item for item in answer["predictions"]) and "significance" not in answer
+        assert answer["notes"]["sets"].startswith(f"no conformal calibration for version 2, so no prediction sets: "
+                                                  f"run `mlaas conformal {ws['v2'].run_id}`"), answer
+    assert create_app(bare, follow=False).served.metadata()["notes"] == answer["notes"]
+    calibrated = OnnxPredictor(export.bundle("mnist-cnn/1"))
+    answer = json.loads(predictions_body(calibrated, calibrated.run(x)))
+    assert "notes" not in answer and "notes" not in create_app(calibrated, follow=False).served.metadata()
 
 
 def test_v2_binary_nan_is_refused(endpoint):
@@ -238,7 +270,8 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(endpoint):
         except (BrokenPipeError, ConnectionResetError):
             pass
         head = _response(sock)
-    assert head.startswith(b"HTTP/1.1 413") and b"the streamed body is over the 1,048,576-byte limit" in head, head
+    assert head.startswith(b"HTTP/1.1 413") and b"the streamed body is over the 1,048,576-byte limit (cut off as it passed" in head, head
+    assert b"Content-Length checked" not in head, head
 
 
 def test_schemathesis_finds_no_server_error(endpoint, tmp_path):
@@ -261,9 +294,14 @@ def test_mlaas_predict_a_folder_and_a_csv_writes_the_table_and_the_accuracy(endp
 
     images, labels = endpoint["images"][:40], endpoint["labels"][:40]
     folder = _digit_folder(tmp_path / "digits", images, labels)
+    (folder / str(labels[0]) / "bad.png").write_bytes(b"not an image")
     env = _env(endpoint["root"])
+    done = mlaas("predict", "mnist-cnn@champion", str(folder), "--out", str(tmp_path / "s.csv"), "--strict", env=env)
+    assert done.returncode == 2 and "bad.png): cannot be decoded" in done.stderr and not (tmp_path / "s.csv").exists(), done.stderr
     done = mlaas("predict", "mnist-cnn@champion", str(folder), "--out", str(tmp_path / "r.csv"), "--batch", "16", env=env)
     assert done.returncode == 0, done.stderr
+    assert f"skipped {labels[0]}/bad.png: files[" in done.stderr and "cannot be decoded as a PNG or JPEG image" in done.stderr, done.stderr
+    assert "40 predictions by version 1 written to" in done.stdout and "1 file(s) skipped" in done.stdout, done.stdout
     table = pd.read_csv(tmp_path / "r.csv")
     assert list(table.columns) == ["file", "class", "confidence", "set", "version", "label", "correct"] and len(table) == 40
     assert set(table["version"]) == {1} and table["confidence"].between(0, 1).all()
@@ -272,7 +310,7 @@ def test_mlaas_predict_a_folder_and_a_csv_writes_the_table_and_the_accuracy(endp
     frame = pd.DataFrame(images.reshape(40, -1) * 255, columns=[f"pixel{i}" for i in range(784)]).round().astype(int)
     frame.insert(0, "label", labels)
     frame.to_csv(tmp_path / "digits.csv", index=False)
-    done = mlaas("predict", endpoint["url"], str(tmp_path / "digits.csv"), "--out", str(tmp_path / "c.csv"), "--quiet", env=env)
+    done = mlaas("predict", f"127.0.0.1:{endpoint['port']}", str(tmp_path / "digits.csv"), "--out", str(tmp_path / "c.csv"), "--quiet", env=env)
     assert done.returncode == 0, done.stderr
     rows = pd.read_csv(tmp_path / "c.csv")
     assert rows["class"].tolist() == table.sort_values("file", key=lambda f: f.str.extract(r"(\d+)\.png")[0].astype(int))["class"].tolist()
@@ -285,6 +323,7 @@ def test_mlaas_predict_a_folder_and_a_csv_writes_the_table_and_the_accuracy(endp
     (["mnist-cnn@champion", "{bad_csv}"], "2 numeric pixel column(s) besides the label; the model takes 784"),
     (["mnist-cnn@champion", "{empty}"], "no PNG or JPEG images in this folder"),
     (["ftp://x", "."], "'ftp://x' is not an http:// URL of an endpoint"),
+    (["bad name!", "."], "'bad name!' is neither an endpoint URL (http://HOST:PORT or HOST:PORT) nor NAME@ALIAS"),
 ])
 def test_mlaas_predict_wrong_input_is_one_clear_line_and_exit_2(endpoint, tmp_path, args, said):
     (tmp_path / "bad.csv").write_text("label,a,b\n1,2,3\n")

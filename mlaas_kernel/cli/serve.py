@@ -129,12 +129,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _export_workspace()
     try:
         client = EndpointClient(args.endpoint)
-        result = predict_source(client, args.source, batch=args.batch, progress=not args.quiet)
-    except (EndpointError, ServeInputError) as exc:
+        result = predict_source(client, args.source, batch=args.batch, progress=not args.quiet, strict=args.strict)
+    except (EndpointError, ServeInputError, LookupError, ValueError) as exc:  # LookupError/ValueError: RegistryError
         return _fail(str(exc))
     atomic_write(args.out, lambda tmp: result.table.to_csv(tmp, index=False))
     versions = sorted(set(result.table["version"].astype(str)))
-    print(f"{result.n} predictions by version {', '.join(versions)} written to {args.out}")
+    for name, why in result.skipped or ():
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    skipped = f"; {len(result.skipped)} file(s) skipped (listed above; --strict stops at the first)" if result.skipped else ""
+    what = "embeddings" if "embedding" in result.table.columns else "predictions"
+    print(f"{result.n} {what} by version {', '.join(versions) or '-'} written to {args.out}{skipped}")
+    if result.n == 0:
+        return _fail("no file could be predicted", 1)
     if result.accuracy is not None:
         print(f"accuracy {result.accuracy:.2%} ({int(result.table['correct'].sum())} of {result.n} labelled items)")
     return 0
@@ -164,10 +170,13 @@ def register(sub) -> None:
     q = sub.add_parser("predict", help="predict a folder of images or a CSV through a running endpoint; a results table",
                        description="Send FOLDER (PNG/JPEG images; label subfolders give an accuracy) or CSV (tabular rows by feature "
                        "name, or one column per pixel; a label column gives an accuracy) through ENDPOINT, a URL or the NAME@ALIAS of "
-                       "an endpoint `mlaas serve` runs. Writes file, class, confidence, set and version per item.")
+                       "an endpoint `mlaas serve` runs. Writes file, class, confidence, set and version per item (an embedding model: file, embedding, version). Host:port "
+                       "alone means http://HOST:PORT.")
     q.add_argument("endpoint", metavar="ENDPOINT", help="http://HOST:PORT, or NAME@ALIAS of a running `mlaas serve`")
     q.add_argument("source", metavar="FOLDER|CSV", help="a folder of images or a CSV file")
     q.add_argument("--out", default="results.csv", help="the results table (CSV, written atomically; default results.csv)")
     q.add_argument("--batch", type=positive_int, default=64, metavar="N", help="items per request (default 64)")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.add_argument("--strict", action="store_true", help="stop at the first file the endpoint cannot decode (default: skip "
+                   "it, list it, predict the rest; exit 0 when some succeeded)")
     q.set_defaults(func=cmd_predict)

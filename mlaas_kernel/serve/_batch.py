@@ -7,6 +7,7 @@ column) give an accuracy beside the table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ class BatchResult:
     table: object
     accuracy: float | None
     n: int
+    skipped: list = None  # (file, why) of the files the endpoint could not decode
 
 
 def _images(folder: Path) -> tuple[list[Path], list | None]:
@@ -68,8 +70,29 @@ def _chunks(n: int, batch: int):
     return [(i, min(i + batch, n)) for i in range(0, n, batch)]
 
 
-def predict_source(client, source, *, batch: int = 64, progress: bool = True) -> BatchResult:
-    """Send ``source`` (a folder of images, or a CSV) through ``client`` in batches of ``batch``; the results table."""
+def _images_skipping(client, files: list, names: list, skipped: list, strict: bool) -> tuple[dict, list]:
+    """``(answer, names answered)`` for one batch of files; a file the endpoint cannot decode (its 422 names
+    ``files[i]``) is left out and listed in ``skipped`` with why, unless ``strict``."""
+    from ._errors import EndpointError
+
+    files, names = list(files), list(names)
+    while files:
+        try:
+            return client.predict_images(files), names
+        except EndpointError as exc:
+            found = re.search(r": 422 files\[(\d+)\]", str(exc))
+            if strict or found is None or int(found.group(1)) >= len(files):
+                raise
+            i = int(found.group(1))
+            skipped.append((names[i], str(exc).split(": 422 ", 1)[1]))
+            del files[i], names[i]
+    return {"predictions": []}, []
+
+
+def predict_source(client, source, *, batch: int = 64, progress: bool = True, strict: bool = False) -> BatchResult:
+    """Send ``source`` (a folder of images, or a CSV) through ``client`` in batches of ``batch``; the results table.
+
+    Image files the endpoint cannot decode are skipped and listed in ``skipped`` (``strict``: the first stops it)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -80,10 +103,11 @@ def predict_source(client, source, *, batch: int = 64, progress: bool = True) ->
     if path.is_dir():
         files, labels = _images(path)
         names = [str(p.relative_to(path)) for p in files]
-        send = lambda a, b: client.predict_images(files[a:b])  # noqa: E731
+        skipped = []
+        send = lambda a, b: _images_skipping(client, files[a:b], names[a:b], skipped, strict)  # noqa: E731
     elif path.suffix.lower() == ".csv":
         rows, labels = _rows(path, meta)
-        names = [str(i) for i in range(len(rows))]
+        names, skipped = [str(i) for i in range(len(rows))], []
         send = (lambda a, b: client.predict_rows(rows.iloc[a:b])) if hasattr(rows, "iloc") else (lambda a, b: client.predict_arrays(rows[a:b]))
     else:
         raise ServeInputError(f"{source}: not a folder or a .csv file")
@@ -91,19 +115,25 @@ def predict_source(client, source, *, batch: int = 64, progress: bool = True) ->
     with tqdm(total=len(names), unit="item", disable=not progress, desc="predict") as bar:
         for a, b in _chunks(len(names), batch):
             answer = send(a, b)
-            for name, item in zip(names[a:b], answer["predictions"]):
+            answered = answer[1] if isinstance(answer, tuple) else names[a:b]
+            answer = answer[0] if isinstance(answer, tuple) else answer
+            for name, item in zip(answered, answer["predictions"]):
                 records.append(_record(name, item, answer.get("version")))
             bar.update(b - a)
-    table = pd.DataFrame(records)
+    table = pd.DataFrame(records, columns=None if records else ["file", "class", "confidence", "version"])
     accuracy = None
     if labels is not None:
-        table["label"] = labels
+        by_name = dict(zip(names, labels))
+        table["label"] = [by_name[n] for n in table["file"]]
+    if labels is not None and meta.get("task") != "embedding":  # an embedding has no class to compare
         table["correct"] = table["class"].astype(str) == table["label"].astype(str)
         accuracy = float(table["correct"].mean())
-    return BatchResult(table, accuracy, len(table))
+    return BatchResult(table, accuracy, len(table), skipped)
 
 
 def _record(name: str, item: dict, version) -> dict:
+    if "embedding" in item:  # an embedding model: the vector, space-separated
+        return {"file": name, "embedding": " ".join(f"{v:.6g}" for v in item["embedding"]), "version": version}
     probabilities = item.get("probabilities") or {}
     row = {"file": name, "class": item.get("class", item.get("prediction")),
            "confidence": max(probabilities.values()) if probabilities else None}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import secrets
 import threading
 from pathlib import Path
@@ -15,6 +16,8 @@ from ._errors import EndpointError
 
 __all__ = ["EndpointClient"]
 
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-]+:\d{1,5}(/.*)?$")
+
 
 class EndpointClient:
     """A client of ``mlaas serve``: ``url`` (``http://127.0.0.1:8080``) or ``NAME@ALIAS`` of a running endpoint.
@@ -25,10 +28,15 @@ class EndpointClient:
     """
 
     def __init__(self, url: str, *, timeout: float = 30.0, workspace_dir=None):
+        if "://" not in url and _HOST_PORT.match(url):  # localhost:8080 means http://localhost:8080
+            url = "http://" + url
         if "://" not in url:
             from ._endpoints import find_endpoint
 
-            record = find_endpoint(url, workspace_dir=workspace_dir)
+            try:
+                record = find_endpoint(url, workspace_dir=workspace_dir)
+            except (LookupError, ValueError) as exc:  # not a model reference either (RegistryError)
+                raise EndpointError(f"{url!r} is neither an endpoint URL (http://HOST:PORT or HOST:PORT) nor NAME@ALIAS: {exc}") from None
             if record is None:
                 raise EndpointError(f"no endpoint is running for {url}: start one with `mlaas serve {url}` or give its URL")
             url = record["url"]

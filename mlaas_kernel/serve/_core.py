@@ -13,7 +13,7 @@ import numpy as np
 
 from ._batcher import MicroBatcher
 from ._errors import ServeInputError
-from ._handlers import batch_of, error_body, parse_body, predictions_body, query_significance
+from ._handlers import batch_of, error_body, parse_body, predictions_body, query_significance, sets_note
 from . import _v2
 
 __all__ = ["Served", "JSON", "Answer"]
@@ -45,6 +45,8 @@ class Served:
             c = meta["conformal"]
             meta["conformal"] = {k: v for k, v in c.items() if k not in ("calibration_scores", "calibration_labels")}
             meta["conformal"]["n_calibration"] = len(c.get("calibration_scores") or ())
+        elif p.task == "classification":
+            meta["notes"] = {"sets": sets_note(p)}
         return {**meta, "name": p.name, "version": p.version, "input_name": p.input_name, "output": p.output_names[0],
                 "serving": {"ref": self.ref, "follows_alias": self.follower is not None, "max_batch": self.batcher.max_batch,
                             "max_body_bytes": self.max_body, "batches": self.batcher.batches, "items": self.batcher.items,

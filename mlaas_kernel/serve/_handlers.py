@@ -12,7 +12,7 @@ import numpy as np
 
 from ._errors import ServeInputError
 
-__all__ = ["parse_body", "query_significance", "batch_of", "predictions_body", "error_body"]
+__all__ = ["parse_body", "query_significance", "batch_of", "predictions_body", "error_body", "sets_note"]
 
 
 def error_body(message: str) -> bytes:
@@ -33,6 +33,9 @@ def parse_body(body: bytes):
         if "infinity" in str(exc) or b"NaN" in body or b"Infinity" in body:
             raise ServeInputError(f"body: NaN or an infinite number ({exc}): the model takes finite numbers "
                                   "(and NaN/Infinity are not JSON)") from None
+        if body.startswith(b"--") and b"form-data" in body[:1000]:
+            raise ServeInputError("body: a multipart/form-data upload; /predict takes JSON {\"instances\": [...]}: "
+                                  "send image files to POST /predict/image", status=415) from None
         raise ServeInputError(f"body: not valid JSON ({exc})", status=400) from None
 
 
@@ -133,6 +136,13 @@ def _sets(predictor, out, significance):
         raise ServeInputError(f"significance: {exc}") from None
 
 
+def sets_note(predictor) -> str:
+    """Why a classifier's answers carry no ``set``: its version has no conformal calibration, and how to add one."""
+    run = predictor.metadata.get("run_id") or "RUN"
+    return (f"no conformal calibration for version {predictor.version}, so no prediction sets: run `mlaas conformal {run}`, "
+            "then register the run again or restart this endpoint")
+
+
 def predictions_body(predictor, out: np.ndarray, significance=None, *, sets=None, files=None) -> bytes:
     """The /predict answer: ``{"model", "version", "predictions": [...]}`` (with ``file`` per item for uploads);
     ``sets``: the rows' sets at the bundle's level when already computed."""
@@ -146,4 +156,6 @@ def predictions_body(predictor, out: np.ndarray, significance=None, *, sets=None
     answer = {"model": predictor.name, "version": predictor.version, "predictions": items}
     if predictor.has_sets:
         answer["significance"] = level
+    elif predictor.task == "classification":
+        answer["notes"] = {"sets": sets_note(predictor)}
     return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)

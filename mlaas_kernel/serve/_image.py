@@ -14,6 +14,7 @@ The rules, so a drawing or a photo of a digit reaches the model the way training
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 
@@ -40,7 +41,8 @@ def _decode(data: bytes, name: str):
     except ServeInputError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ServeInputError(f"{name}: cannot be decoded as a PNG or JPEG image ({exc})") from None
+        said = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc)).strip() or type(exc).__name__
+        raise ServeInputError(f"{name}: cannot be decoded as a PNG or JPEG image ({said})") from None
     return img
 
 

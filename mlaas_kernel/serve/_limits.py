@@ -31,10 +31,10 @@ async def json_response(send, status: int, body: bytes, *, close: bool = False, 
     await send({"type": "http.response.body", "body": body})
 
 
-def _too_large(limit: int, what: str) -> bytes:
+def _too_large(limit: int, what: str, how: str) -> bytes:
     import orjson
 
-    return orjson.dumps({"error": f"body: {what} is over the {limit:,}-byte limit (Content-Length checked before reading)"})
+    return orjson.dumps({"error": f"body: {what} is over the {limit:,}-byte limit ({how})"})
 
 
 class BodyLimit:
@@ -58,7 +58,7 @@ class BodyLimit:
             except ValueError:
                 return await json_response(send, 400, b'{"error":"Content-Length: not a whole number"}', close=True)
             if n > self.max_body:
-                return await json_response(send, 413, _too_large(self.max_body, f"Content-Length {n:,}"), close=True)
+                return await json_response(send, 413, _too_large(self.max_body, f"Content-Length {n:,}", "Content-Length checked before reading"), close=True)
             return await self.app(scope, receive, send)
         return await self._counted(scope, receive, send)
 
@@ -84,4 +84,4 @@ class BodyLimit:
             await self.app(scope, counted_receive, tracked_send)
         except BodyTooLarge:
             if not started:
-                await json_response(send, 413, _too_large(limit, "the streamed body"), close=True)
+                await json_response(send, 413, _too_large(limit, "the streamed body", "cut off as it passed the limit"), close=True)

@@ -60,6 +60,20 @@ def check_batch(x, shape: tuple[int, ...], *, field: str = "instances") -> np.nd
     return np.ascontiguousarray(a)
 
 
+#: how far outside 0..1 an image's pixel may lie (rounding, resampling) before the batch is refused
+PIXEL_TOLERANCE = 0.01
+
+
+def check_pixels(a: np.ndarray, *, field: str = "instances") -> np.ndarray:
+    """``a`` when its pixel intensities lie in 0..1 (give or take :data:`PIXEL_TOLERANCE`); else 422 naming the range and the fix."""
+    low, high = float(a.min()), float(a.max())
+    if low < -PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
+        fix = "divide raw 0..255 pixels by 255" if high > 1 + PIXEL_TOLERANCE and low >= -PIXEL_TOLERANCE else \
+            "send intensities, not normalised values (the model normalises inside)"
+        raise ServeInputError(f"{field}: pixel values range {low:g}..{high:g}; the model takes intensities in 0..1: {fix}")
+    return a
+
+
 class OnnxPredictor:
     """A serving bundle folder, loaded: ``predict(x)`` on float32 ``[N, ...]`` arrays, ``prepare_image(bytes)``.
 
@@ -109,7 +123,8 @@ class OnnxPredictor:
 
     def check(self, x, *, field: str = "instances") -> np.ndarray:
         """``x`` validated as this model's float32 input batch (:func:`check_batch`)."""
-        return check_batch(x, self.input_shape, field=field)
+        a = check_batch(x, self.input_shape, field=field)
+        return check_pixels(a, field=field) if self.kind == "image" else a
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """The raw output (first graph output) for a checked float32 batch."""

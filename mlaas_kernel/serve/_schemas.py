@@ -10,10 +10,13 @@ _SIGNIFICANCE = {"name": "significance", "in": "query", "required": False,
                  "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}}
 _ITEM = {"type": "object", "properties": {
     "class": {"description": "predicted label"}, "probabilities": {"type": "object", "additionalProperties": {"type": "number"}},
-    "set": {"type": "array", "description": "conformal prediction set (labels)"}, "prediction": {"type": "number"},
+    "set": {"type": "array", "description": "conformal prediction set (labels)"}, "prediction": {"type": "number", "description": "a regressor's prediction"},
+    "embedding": {"type": "array", "items": {"type": "number"}, "description": "an embedding model's vector (no class)"},
     "file": {"type": "string"}}}
 _PREDICTIONS = {"type": "object", "required": ["model", "version", "predictions"], "properties": {
     "model": {"type": "string"}, "version": {"type": ["integer", "string", "null"]}, "significance": {"type": "number"},
+    "notes": {"type": "object", "additionalProperties": {"type": "string"},
+              "description": "what the answer lacks and why, e.g. sets: no conformal calibration for this version"},
     "predictions": {"type": "array", "items": _ITEM}}}
 
 
