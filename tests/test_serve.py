@@ -416,3 +416,24 @@ def test_a_restart_serves_the_cached_bundle_at_once(endpoint, tmp_path):
     assert status == 200 and json.loads(body)["version"] == 1
     assert "serving mnist-cnn version 1 at http://127.0.0.1:" in printed and "ready in" in printed
     assert ready < 5.0  # measured about 1 s on an idle 2-core machine; the bound allows for a loaded one
+
+
+@pytest.mark.browser
+def test_docs_page_works_offline_and_lists_the_operations(endpoint, browser_page):
+    """/docs loads Swagger UI from the endpoint itself: with every other host blocked, the operations are listed."""
+    outside = []
+
+    def only_here(route):
+        if route.request.url.startswith(endpoint["url"] + "/"):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+
+    browser_page.route("**/*", only_here)
+    browser_page.goto(endpoint["url"] + "/docs")
+    browser_page.get_by_text("/predict/image", exact=True).wait_for(timeout=20_000)
+    for path in ("/predict", "/v2/models/{name}/infer", "/metadata"):
+        assert browser_page.get_by_text(path, exact=True).count() >= 1, path
+    assert not outside, outside
+    status, _, _ = _request(endpoint["port"], "GET", "/redoc")
+    assert status == 404  # ReDoc would need a CDN: not offered

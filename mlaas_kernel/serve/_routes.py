@@ -123,16 +123,50 @@ def _info_routes(app, served: Served) -> None:
         return {"name": name, "ready": True}
 
 
+def swagger_static():
+    """The folder of Swagger UI's files shipped by the ``swagger-ui-py`` package (Swagger UI 5: OpenAPI 3.1), or None.
+
+    Found without importing the package (its ``__init__`` pulls in jinja2 and yaml, which serving does not need).
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("swagger_ui")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        static = Path(folder) / "static"
+        if (static / "swagger-ui-bundle.js").is_file() and (static / "swagger-ui.css").is_file():
+            return static
+    return None
+
+
+def _docs(app, static) -> None:
+    """``/docs`` from local files (no CDN: the page works offline), Swagger UI's files under ``/docs/static``."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.staticfiles import StaticFiles
+
+    app.mount("/docs/static", StaticFiles(directory=static), name="swagger-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI",
+                                   swagger_js_url="/docs/static/swagger-ui-bundle.js", swagger_css_url="/docs/static/swagger-ui.css",
+                                   swagger_favicon_url="/docs/static/favicon-32x32.png")
+
+
 def build_fastapi(served: Served, *, lifespan=None):
     """The FastAPI app over ``served`` (all routes; the hot ones also reachable through the fast path)."""
     from fastapi import FastAPI
 
     from .. import __version__
 
-    app = FastAPI(title="MLaaS Workbench model endpoint", version=__version__, lifespan=lifespan,
+    static = swagger_static()  # without the package, FastAPI's own /docs (Swagger UI from a CDN: blank offline)
+    app = FastAPI(title="MLaaS Workbench model endpoint", version=__version__, lifespan=lifespan, redoc_url=None,
+                  docs_url=None if static is not None else "/docs",
                   description="ONNX Runtime with micro-batching; simple routes and KServe's Open Inference Protocol (V2). "
                               "Errors are JSON {\"error\": ...} naming the field and what is wrong.")
     _errors(app)
+    if static is not None:
+        _docs(app, static)
     _simple_routes(app, served)
     _info_routes(app, served)
     return app
