@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NO_MODEL", "Playground", "PlaygroundError", "Prediction", "default_ref", "feature_names", "find_endpoint", "form_fields",
-           "model_names", "page_parameters", "probability_figure", "summaries"]
+__all__ = ["EMBEDDING", "NO_MODEL", "Playground", "PlaygroundError", "Prediction", "default_ref", "feature_names", "find_endpoint", "form_fields",
+           "model_kind", "model_names", "page_parameters", "probability_figure", "summaries", "unshowable"]
 
 NO_MODEL = ("No registered model yet. Train one (`mlaas train mnist --epochs 1` prints its run id), then register "
             "the run: `mlaas models register RUN`. The first version of a name becomes its champion, which this page shows.")
+
+
+EMBEDDING = ("an embedding model: it answers with a vector per image, not a class and its probabilities, so this page "
+             "cannot show it (notebooks 07 and 08 use it); the page shows image classifiers and tabular models")
 
 
 class PlaygroundError(LookupError):
@@ -71,6 +75,25 @@ def summaries(*, workspace_dir: str | os.PathLike | None = None) -> list:
     from . import registry
 
     return registry.list_models(workspace_dir=workspace_dir)
+
+
+def model_kind(summary) -> str:
+    """What a registered model holds: ``cnn``, ``estimator`` or ``embedding`` (its newest version's
+    ``mlaas.lineage.model_kind`` tag; a version without it counts as an embedding when judged by silhouette)."""
+    newest = summary.versions[0] if summary.versions else None
+    tags = newest.tags if newest is not None else {}
+    kind = tags.get("mlaas.lineage.model_kind")
+    if kind:
+        return str(kind)
+    return "embedding" if tags.get("mlaas.key_metric") == "silhouette" else "cnn"
+
+
+def unshowable(summary) -> str | None:
+    """Why the playground cannot show ``summary``'s model (an embedding answers with a vector, not a
+    class), or None when it can (image classifiers and tabular models)."""
+    if model_kind(summary) == "embedding":
+        return f"{summary.name} is {EMBEDDING}"
+    return None
 
 
 def model_names(*, workspace_dir: str | os.PathLike | None = None) -> list[str]:

@@ -17,11 +17,13 @@ from conftest import free_port
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
     """A workspace with MNIST and the GPU table: the page as it was before any model was registered,
-    then a 1-epoch CNN calibrated for LAC sets (mnist-cnn, version 1, champion) and a small G3Dmark
-    forest (gpu-g3dmark, version 1, champion)."""
+    then a 1-epoch CNN calibrated for LAC sets (mnist-cnn, version 1, champion), a small G3Dmark
+    forest (gpu-g3dmark, version 1, champion), and, on a 200-label snapshot (seconds to train), a
+    second CNN (mnist-cnn version 2, challenger) and a siamese embedding (mnist-embedding)."""
     from mlaas_kernel import conformal, data, registry
     from mlaas_kernel.evaluate import TabularTask
-    from mlaas_kernel.train import TabularRegressor, load_model, train_dataset
+    from mlaas_kernel.labels import LabelStore
+    from mlaas_kernel.train import TabularRegressor, TrainingWarning, load_model, split_dataset, train_dataset, train_embedding
     from mlaas_widgets import PredictApp
 
     root = tmp_path_factory.mktemp("playground") / "workspace"
@@ -38,6 +40,15 @@ def registered(tmp_path_factory):
         forest = TabularRegressor(n_estimators=10, random_state=0)
         reg_run, _ = TabularTask.gpu_g3dmark().fit_and_log(forest, name="g3d")
         registry.register(reg_run, "gpu-g3dmark", check_n=200)
+        ds, store = data.load("mnist"), LabelStore()
+        for item in split_dataset(ds)[0][:200]:
+            store.label("mnist", int(item), str(ds.labels()[item]), annotator="test")
+        snap = store.snapshot("mnist").ref
+        with pytest.warns(TrainingWarning):  # a few steps on 200 items: weak models, which is all these tests need
+            small = train_dataset("mnist", epochs=1, labels=snap, device="cpu").run_id
+            emb = train_embedding("mnist", epochs=1, labels=snap, device="cpu").run_id
+        registry.register(small, "mnist-cnn", check_n=200)
+        registry.register(emb, "mnist-embedding", check_n=200)
         yield {"root": root, "empty": empty, "model": load_model(run.model_path), "forest": forest}
 
 
@@ -109,6 +120,37 @@ def test_a_drawing_is_predicted_in_process_with_its_set(ws):
     assert bad is None and "mlaas-predict-error" in app.result.value and "note.txt" in app.result.value
     with pytest.raises(LookupError, match="not a model reference"):
         playground.Playground("mnist-cnn@")
+
+
+def test_an_embedding_model_is_not_listed_and_said_plainly_when_asked_for(ws):
+    from mlaas_widgets import PredictApp
+
+    app = PredictApp(model="mnist-embedding")
+    assert sorted(app.picker.options) == ["gpu-g3dmark", "mnist-cnn"]  # the page shows classifiers and tabular models
+    assert "mnist-embedding is an embedding model: it answers with a vector" in app.header.value
+    assert app.ref == "mnist-cnn@champion"
+    app.canvas.draw(_digits(1)[0][0])
+    assert app.last.name == "mnist-cnn" and "probabilities" != app.result.value and "class " in app.result.value
+
+
+def test_the_header_and_versions_follow_a_promote_made_while_the_page_is_open(ws):
+    from mlaas_kernel import registry
+    from mlaas_widgets import PredictApp
+
+    app = PredictApp()
+    assert app.alias.label == "champion (version 1)" and ", version 1;" in app.header.value
+    assert "challenger (version 2)" in dict(app.alias.options)
+    registry.promote("mnist-cnn", 2)  # as `mlaas models promote mnist-cnn --version 2` from a terminal
+    try:
+        app.canvas.draw(_digits(1)[0][0])
+        assert (app.last.version, app.last.aliases) == (2, ("champion",))
+        assert "mnist-cnn version 2 (champion)" in app.result.value
+        assert app.alias.label == "champion (version 2)" and app.alias.value == "@champion"
+        assert ", version 2;" in app.header.value and "challenger (version 2)" not in dict(app.alias.options)
+    finally:
+        registry.rollback("mnist-cnn")
+    app.canvas.draw(_digits(2)[0][0])
+    assert app.last.version == 1 and app.alias.label == "champion (version 1)" and ", version 1;" in app.header.value
 
 
 def test_page_parameters_come_from_the_url_query(monkeypatch):

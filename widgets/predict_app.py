@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 
 import ipywidgets as W
 
@@ -33,7 +34,10 @@ class PredictApp:
         self.last: playground.Prediction | None = None  # the latest answer shown
         self.meta: dict = {}
         self._quiet = False
+        self._asked = ""  # why the model asked for is not shown (an embedding), or ""
+        self._seen: tuple = ()  # (version, aliases) of the latest answer: another one means the aliases moved
         self.summaries: dict = {}
+        self.hidden: dict = {}  # registered models the page cannot show -> why
         self.header = W.HTML(layout={"margin": "0 0 6px 0"})
         self.picker = W.Dropdown(description="model")
         self.alias = W.Dropdown(description="version")
@@ -58,15 +62,16 @@ class PredictApp:
         ``alias`` (or version number) and the ``endpoint`` URL to call (empty: look for a running one).
         A dashboard calls it with its page's URL parameters once the page is opened."""
         self.endpoint = endpoint or None
-        self.summaries = {m.name: m for m in playground.summaries(workspace_dir=self.workspace_dir)}
+        self.summaries, self.hidden = _listing(self.workspace_dir)
         empty = not self.summaries
         self.picker.disabled = self.alias.disabled = empty
         if empty:
             self.session = None
-            self.header.value = f"<div class='mlaas-predict-empty'><b>{html.escape(playground.NO_MODEL)}</b></div>"
+            self.header.value = _empty(self.hidden)
             self.canvas.layout.display = self.upload.layout.display = self.form.layout.display = "none"
             return
-        name = model or playground.default_ref(list(self.summaries)).split("@")[0]
+        self._asked = self.hidden.get(model, "")  # a model asked for by name that this page cannot show: said plainly
+        name = model if model in self.summaries else playground.default_ref(list(self.summaries)).split("@")[0]
         self._quiet = True
         try:
             self.picker.options = sorted(self.summaries)
@@ -104,9 +109,12 @@ class PredictApp:
             self.meta = {}
             self.header.value = _error(f"{self.ref}: {exc}")
             return
+        if self.meta.get("task") == "embedding":  # an endpoint URL of one, asked for directly
+            self.session, self.header.value = None, _error(f"{self.picker.value}: {playground.EMBEDDING}")
+            return
         tabular = self.meta.get("kind") == "tabular"
-        hint = "fill in the form below and press Predict" if tabular else "draw a digit below, or upload a PNG/JPEG of one"
-        self.header.value = f"<b>{html.escape(self.ref)}</b>: {html.escape(_describe(self.meta))}; {hint}"
+        self._seen = ()
+        self.header.value = _header(self.ref, self.meta, tabular, self._asked)
         self.canvas.layout.display = self.upload.layout.display = "none" if tabular else None
         self.form.layout.display = None if tabular else "none"
         self.result.value = ""
@@ -117,14 +125,17 @@ class PredictApp:
             self._on_drawing()
 
     # predictions -------------------------------------------------------------------------------
-    def _show(self, run) -> None:
+    def _show(self, run, target: W.HTML | None = None):
+        """Run a prediction; its answer (or what went wrong) in ``target`` (default: the result)."""
+        target = target or self.result
         try:
             pred = run()
         except _SHOWN as exc:
-            self.result.value = _error(str(exc))
-            return
-        self.result.value = _answer(pred)
-        if pred.value is None:
+            target.value = _error(str(exc))
+            return None
+        pred = _refreshed(self, pred)
+        target.value = _answer(pred)
+        if target is self.result and pred.value is None:
             self.chart.show(playground.probability_figure(pred))
         self.last = pred
         return pred
@@ -164,15 +175,9 @@ class PredictApp:
 
     def predict_form(self):
         """Predict the row the form holds (the Predict button)."""
-        if self.session is None:
-            return None
-        try:
-            pred = self.session.predict_row(self._form.values())
-        except _SHOWN as exc:
-            self._form.result.value = _error(str(exc))
-            return None
-        self._form.result.value = _answer(pred)
-        return pred
+        if self.session is not None:
+            return self._show(lambda: self.session.predict_row(self._form.values()), self._form.result)
+        return None
 
 
 class _RowForm:
@@ -206,6 +211,35 @@ class _RowForm:
         return {f.description: f.value for f in self.fields}
 
 
+def _refreshed(app: PredictApp, pred):
+    """``pred`` as the page shows it. An answer from another version than the page shows (a promote
+    or rollback since): the model's aliases re-read, so the header, the version dropdown and the
+    answer say what they are now."""
+    if pred.version is None or (pred.version, pred.aliases) == app._seen:
+        return pred
+    if (fresh := _listing(app.workspace_dir)[0].get(app.picker.value)) is not None:
+        app.summaries[fresh.name] = fresh
+        app._alias_options(app.alias.value.lstrip("@/"))
+        pred = replace(pred, aliases=tuple(sorted(a for a, v in fresh.aliases.items() if v == pred.version)))
+    if app.meta.get("version") != pred.version:
+        app.meta = {**app.meta, "version": pred.version}
+        app.header.value = _header(app.ref, app.meta, app.meta.get("kind") == "tabular", app._asked)
+    app._seen = (pred.version, pred.aliases)
+    return pred
+
+
+def _listing(workspace_dir) -> tuple[dict, dict]:
+    """(name -> ModelSummary of the models the page can show, name -> why each other one is not shown)."""
+    listed = playground.summaries(workspace_dir=workspace_dir)
+    hidden = {m.name: why for m in listed if (why := playground.unshowable(m))}  # embeddings: nothing to draw
+    return {m.name: m for m in listed if m.name not in hidden}, hidden
+
+
+def _empty(hidden: dict) -> str:
+    text = "; ".join(hidden.values()) + ". " + playground.NO_MODEL if hidden else playground.NO_MODEL
+    return f"<div class='mlaas-predict-empty'><b>{html.escape(text)}</b></div>"
+
+
 def _version_options(summary) -> list[tuple[str, str]]:
     """The version dropdown's (label, suffix of the reference) pairs: aliases first, then every version."""
     options = [(f"{a} (version {v})", f"@{a}") for a, v in sorted(summary.aliases.items())]
@@ -215,6 +249,12 @@ def _version_options(summary) -> list[tuple[str, str]]:
 def _answer(pred) -> str:
     return (f"<div class='mlaas-predict-result'><b>{html.escape(pred.answer_text())}</b><br>"
             f"{html.escape(pred.model_text())} · {html.escape(pred.source_text())}</div>")
+
+
+def _header(ref: str, meta: dict, tabular: bool, note: str = "") -> str:
+    hint = "fill in the form below and press Predict" if tabular else "draw a digit below, or upload a PNG/JPEG of one"
+    text = f"<b>{html.escape(ref)}</b>: {html.escape(_describe(meta))}; {hint}"
+    return text + (f"<br><span class='mlaas-predict-note'>{html.escape(note)}</span>" if note else "")
 
 
 def _describe(meta: dict) -> str:
