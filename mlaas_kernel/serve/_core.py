@@ -50,7 +50,9 @@ class Served:
         return {**meta, "name": p.name, "version": p.version, "input_name": p.input_name, "output": p.output_names[0],
                 "serving": {"ref": self.ref, "follows_alias": self.follower is not None, "max_batch": self.batcher.max_batch,
                             "max_body_bytes": self.max_body, "batches": self.batcher.batches, "items": self.batcher.items,
-                            "versions_served": [v for _, v in self.slot.history]}}
+                            "versions_served": [v for _, v in self.slot.history],
+                            **({"alias_checks": self.follower.checks, "alias_polls_unchanged": self.follower.skipped}
+                               if self.follower is not None else {})}}
 
     async def _guarded(self, work) -> Answer:
         try:
