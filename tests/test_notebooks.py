@@ -23,7 +23,7 @@ PARAMETERS = {
     "06_evaluate.ipynb": [{"top_wrong": 8, "png": False}],
     "07_embedding.ipynb": [{"epochs": 1, "view_samples": 300}],
     "08_conformal.ipynb": [{"epochs": 1, "embedding_epochs": 1, "levels": [0.05, 0.1], "n_show": 5, "n_splits": 20}],
-    "09_register_serve.ipynb": [{"epochs": 1, "challenger_labels": 300, "n_show": 4, "int8": "dynamic"}],
+    "09_register_serve.ipynb": [{"epochs": 1, "n_show": 4, "int8": "dynamic"}],
     "training_dashboard.ipynb": [{"poll_seconds": 60.0}],
 }
 
@@ -148,10 +148,18 @@ def test_notebook_runs_under_papermill(notebook, params, workspace, jupyter_env,
         titles = [str(p["layout"].get("title", {}).get("text", "")) for p in widget_plots(nb)]
         assert len(titles) == 4 and "Optimization History Plot" in titles and "Hyperparameter Importances" in titles, titles
     if notebook.name == "09_register_serve.ipynb":
-        assert "mnist-cnn version 1 (champion) from run" in text and "max |Δ probabilities|" in text
+        assert "mnist-cnn-tour version 1 (champion) from run" in text and "max |Δ probabilities|" in text
         assert "int8 (dynamic) accuracy" in text and "the endpoint still answers with version 1" in text
         assert re.search(r"promoted version 2 to champion: the endpoint answered with it after [0-9.]+ s", text)
         assert "rolled back to version 1" in text and "the same classes as version 1 gave before: True" in text
+        assert "server log: mnist-cnn-tour@champion now answers with version 2" in text
+        assert all(ln.startswith("server log: ") for ln in text.splitlines() if "now answers with" in ln)  # the rest in its log
+        assert "TrainingWarning" not in text and "<NA>" not in text
+        assert re.search(r"\bpromote\s+1\s+\d\d:\d\d", text) and re.search(r"\brollback\s+2\s+\d\d:\d\d", text)  # from 1, from 2
+        from mlaas_kernel import registry
+
+        assert [m.name for m in registry.list_models(workspace_dir=workspace)] == ["mnist-cnn-tour"]  # the user's names untouched
+        assert not (workspace / "labels.db").exists()  # no labels written
         [chart] = widget_plots(nb)
         bars = [t for t in chart["data"] if t["type"] == "bar"]
         assert len(bars) == 2 * params["n_show"] and {t["name"] for t in bars} == {"version 1", "version 2"}
