@@ -102,12 +102,15 @@ def model_names(*, workspace_dir: str | os.PathLike | None = None) -> list[str]:
 
 
 def default_ref(names: list[str] | None = None, *, kind: str = "image") -> str | None:
-    """The champion of the model to show first: an image classifier (``*-cnn``) for ``kind="image"``,
+    """The champion of the model to show first: an image classifier (``*-cnn``, else ``*-cnn*``) for ``kind="image"``,
     a tabular one (``gpu-*``) for ``kind="tabular"``; else the first name. None with no models."""
     names = model_names() if names is None else names
     if not names:
         return None
-    wanted = [n for n in names if (n.endswith("-cnn") if kind == "image" else n.startswith("gpu-"))]
+    if kind == "image":  # mnist-cnn before a tour's mnist-cnn-tour, that before any other name
+        wanted = sorted(n for n in names if n.endswith("-cnn")) or sorted(n for n in names if "-cnn" in n)
+    else:
+        wanted = sorted(n for n in names if n.startswith("gpu-"))
     return f"{(wanted or sorted(names))[0]}@champion"
 
 

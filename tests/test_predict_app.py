@@ -153,6 +153,14 @@ def test_the_header_and_versions_follow_a_promote_made_while_the_page_is_open(ws
     assert app.last.version == 1 and app.alias.label == "champion (version 1)" and ", version 1;" in app.header.value
 
 
+def test_the_page_opens_on_an_image_classifier_a_tour_model_too():
+    from mlaas_kernel.playground import default_ref
+
+    assert default_ref(["gpu-g3dmark", "mnist-cnn-tour", "mnist-cnn"]) == "mnist-cnn@champion"
+    assert default_ref(["gpu-g3dmark", "mnist-cnn-tour"]) == "mnist-cnn-tour@champion"  # notebook 09's model alone
+    assert default_ref(["gpu-g3dmark"], kind="image") == "gpu-g3dmark@champion" and default_ref([]) is None
+
+
 def test_page_parameters_come_from_the_url_query(monkeypatch):
     from mlaas_kernel import playground
 
