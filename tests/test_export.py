@@ -159,7 +159,27 @@ def test_int8_dynamic_onnx_loses_under_2_points_and_is_logged_to_the_version_run
     assert int8.name == "model.int8-dynamic.onnx" and int8.stat().st_size < fp32.stat().st_size / 2  # int8 weights
     client, _ = track.setup(workspace_dir=runs["root"])
     assert {a.path for a in client.list_artifacts(runs["cnn"], "export/onnx")} == {"export/onnx/model.onnx", "export/onnx/model.int8-dynamic.onnx"}
-    assert f"a drop of {result.accuracy_drop:.2f} points" in result.summary()
+    lines = result.summary().splitlines()
+    assert lines[2] == f"  held-out accuracy {result.accuracy:.2%} on the validation split of mnist (2,000 items)", lines
+    assert lines[3].startswith(f"  int8 (dynamic) accuracy {result.int8_accuracy:.2%}: ") and lines[-2:] == [
+        "  logged to the run under export/onnx/model.onnx", "  logged to the run under export/onnx/model.int8-dynamic.onnx"], lines
+
+
+@pytest.mark.parametrize("drop, said", [(0.35, "a drop of 0.35 points"), (-0.05, "a gain of 0.05 points"), (0.001, "no drop"),
+                                        (-0.004, "no drop")])
+def test_the_int8_line_says_a_drop_a_gain_or_no_drop_and_an_embedding_compares_vectors(drop, said):
+    from pathlib import Path
+
+    from mlaas_kernel.export import ExportResult
+
+    r = ExportResult("m", 1, "r" * 32, "onnx", [Path("model.onnx")], 3e-7, True, 1000, (1, 232, 256), accuracy=0.97,
+                     int8="static", int8_accuracy=0.97 - drop / 100, accuracy_drop=drop, int8_max_abs_diff=0.01,
+                     compared="embedding vectors", accuracy_on="the validation split of mnist (2,000 items)")
+    lines = r.summary().splitlines()
+    assert lines[1] == ("  parity on 1,000 held-out items at batch sizes 1, 232, 256: max |Δ| of the embedding vectors 3.00e-07 "
+                        "(tolerance 0.0001), the same classes by the kNN vote on the embeddings")
+    assert lines[2:] == ["  held-out accuracy 97.00% on the validation split of mnist (2,000 items)",
+                         f"  int8 (static) accuracy {r.int8_accuracy:.2%}: {said}; max |Δ| against the float model 1.00e-02"]
 
 
 def test_torchscript_and_torch_export_match_the_model(runs, tmp_path):

@@ -142,6 +142,7 @@ def test_best_by_metric_picks_embedding_runs_by_silhouette_and_classifiers_by_ac
     emb = registry.register_best("silhouette")
     assert (emb.name, emb.run_id, emb.aliases, emb.key_metric[0]) == ("mnist-embedding", runs["emb"], ("champion",), "silhouette")
     assert emb.notes[0].startswith("best of 1 run(s) by silhouette (highest): " + runs["emb"])
+    assert any("max |Δ embedding vectors|" in n and "the same classes by the kNN vote on the embeddings" in n for n in emb.notes), emb.notes
     best = registry.register_best("val_accuracy")  # the embedding's val_accuracy (kNN) is not in the running
     better = max(("cnn", "snap"), key=lambda k: registry.resolve(f"mnist-cnn/{1 if k == 'cnn' else 2}").metrics["val_accuracy"])
     assert best.run_id == runs[better] and "best of 2 run(s) by val_accuracy (highest)" in best.notes[0]
@@ -233,7 +234,7 @@ def test_cli_register_best_and_export(runs, registered, capsys):
     assert main(["models", "export", "mnist-cnn@champion", "--format", "onnx", "--check", "100"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("mnist-cnn version 1 ") and "parity on 100 held-out items" in out and "held-out accuracy" in out, out
-    assert float(re.search(r"max \|Δ\| ([0-9.e+-]+)", out).group(1)) < 1e-4, out
+    assert float(re.search(r"max \|Δ\| of the probabilities ([0-9.e+-]+)", out).group(1)) < 1e-4, out
 
 
 def test_cli_export_formats_are_the_libraries():

@@ -23,9 +23,11 @@ class Parity:
     mismatched: int = 0  # items whose predicted class differs
 
     def text(self, what: str = "probabilities") -> str:
-        classes = "the same predicted classes" if self.same_class else f"{self.mismatched} predicted class(es) differ"
+        # an embedding has no classes of its own: its vectors are compared, and the classes their kNN vote gives
+        label = "classes by the kNN vote on the embeddings" if what == "embedding" else "predicted classes"
+        classes = f"the same {label}" if self.same_class else f"{self.mismatched} {label} differ"
         sizes = ", ".join(map(str, self.batch_sizes))
-        return f"{self.n_checked:,} items, batch sizes {sizes}: max |Δ {what}| {self.max_abs_diff:.2e}, {classes}"
+        return f"{self.n_checked:,} items, batch sizes {sizes}: max |Δ {'embedding vectors' if what == 'embedding' else what}| {self.max_abs_diff:.2e}, {classes}"
 
 
 def batched(run, x: np.ndarray, batch: int = BATCH) -> tuple[np.ndarray, set[int]]:

@@ -46,19 +46,32 @@ class ExportResult:
     int8_max_abs_diff: float | None = None
     logged: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    compared: str = "probabilities"  # what max_abs_diff measures: "embedding vectors" for an embedding, "predictions" for a regressor
+    accuracy_on: str | None = None  # the held-out items the accuracy is measured on, in words
+
+    def _parity_line(self) -> str:
+        classes = ""
+        if self.classes_checked:
+            what = "classes by the kNN vote on the embeddings" if self.compared == "embedding vectors" else "predicted classes"
+            classes = f", the same {what}" if self.same_class else f", {what} differ"
+        return (f"  parity on {self.n_checked:,} held-out items at batch sizes {', '.join(map(str, self.batch_sizes))}: "
+                f"max |Δ| of the {self.compared} {self.max_abs_diff:.2e} (tolerance {self.tolerance:.3g}){classes}")
+
+    def _int8_line(self) -> str:
+        drop = round(self.accuracy_drop, 2)
+        change = f"a drop of {drop:.2f} points" if drop > 0 else f"a gain of {-drop:.2f} points" if drop < 0 else "no drop"
+        return (f"  int8 ({self.int8}) accuracy {self.int8_accuracy:.2%}: {change}; "
+                f"max |Δ| against the float model {self.int8_max_abs_diff:.2e}")
 
     def summary(self) -> str:
-        """What was exported and how it compares, as lines to print."""
+        """What was exported and how it compares, as lines to print (the figures first, then where the files went)."""
         lines = [f"{self.name} version {self.version} (run {self.run_id[:8]}) as {self.format}: " + ", ".join(p.name for p in self.paths),
-                 f"  parity on {self.n_checked:,} held-out items at batch sizes {', '.join(map(str, self.batch_sizes))}: "
-                 f"max |Δ| {self.max_abs_diff:.2e} (tolerance {self.tolerance:.3g})"
-                 + ((", the same predicted classes" if self.same_class else ", predicted classes differ") if self.classes_checked else "")]
+                 self._parity_line()]
         if self.accuracy is not None:
-            lines.append(f"  held-out accuracy {self.accuracy:.2%}")
+            lines.append(f"  held-out accuracy {self.accuracy:.2%}" + (f" on {self.accuracy_on}" if self.accuracy_on else ""))
         if self.int8_accuracy is not None:
-            lines.append(f"  int8 ({self.int8}) accuracy {self.int8_accuracy:.2%}: a drop of {self.accuracy_drop:.2f} points; "
-                         f"max |Δ| against the float model {self.int8_max_abs_diff:.2e}")
-        lines += [f"  logged to the run under {p}" for p in self.logged] + [f"  {n}" for n in self.notes]
+            lines.append(self._int8_line())
+        lines += [f"  {n}" for n in self.notes] + [f"  logged to the run under {p}" for p in self.logged]
         return "\n".join(lines)
 
 
@@ -80,10 +93,10 @@ def _check_args(fmt: str, int8: str | None) -> None:
     if int8 is not None and fmt != "onnx":
         raise ExportError(f"int8 quantisation is for the onnx format (ONNX Runtime's quantiser), not {fmt}")
     if fmt == "tflite":
-        from ._tflite import INSTALL, available
+        from ._tflite import available, install_message
 
         if not available():
-            raise ExportError(INSTALL)
+            raise ExportError(install_message())
     if fmt == "tensorrt":  # before any work: the message says what to install
         from ._tensorrt import require
 
@@ -159,7 +172,8 @@ def _tabular(loaded, v, fmt: str, out: Path, int8, check_n: int, workspace_dir) 
                           f"(asked: {fmt}{' --int8 ' + int8 if int8 else ''})")
     ex = to_onnx(loaded, out / FILES["onnx"], check_n=check_n, workspace_dir=workspace_dir)
     return ExportResult(v.name, int(v.version), v.run_id, fmt, [ex.path], ex.max_abs_diff, ex.same_class, ex.n_checked,
-                        ex.batch_sizes, ex.tolerance, ex.output_name != "prediction", notes=list(ex.notes))
+                        ex.batch_sizes, ex.tolerance, ex.output_name != "prediction", notes=list(ex.notes),
+                        compared="probabilities" if ex.output_name != "prediction" else "predictions")
 
 
 def _log(result: ExportResult, workspace_dir) -> None:
@@ -197,7 +211,8 @@ def export_version(ref, fmt: str = "onnx", *, int8: str | None = None, out_dir: 
         full, _ = _parity.batched(checked.run, x, 1 if fmt == "tflite" else _parity.BATCH)
         p = checked.parity
         result = ExportResult(v.name, int(v.version), v.run_id, fmt, list(checked.paths), p.max_abs_diff, p.same_class, p.n_checked,
-                              p.batch_sizes, accuracy=_accuracy(loaded, full, y), notes=checked.notes + [f"accuracy on {data}"])
+                              p.batch_sizes, accuracy=_accuracy(loaded, full, y), notes=list(checked.notes), accuracy_on=str(data),
+                              compared="embedding vectors" if loaded.kind == "embedding" else "probabilities")
         if int8 is not None:
             _int8(loaded, result, checked, int8, x, y, workspace_dir)
     if log:
