@@ -202,8 +202,18 @@ def test_formats_whose_packages_are_missing_say_what_to_install(runs):
 
     if importlib.util.find_spec("litert_torch") is not None:
         pytest.skip("litert-torch is installed here: the message is for machines without the edge extra")
-    with pytest.raises(export.ExportError, match=r"^TFLite export needs the edge extra: pip install 'mlaas-workbench\[edge\]'$"):
+    from pathlib import Path
+
+    from mlaas_kernel.export import _tflite
+
+    clone = Path(export.__file__).resolve().parents[2]
+    assert _tflite.checkout() == (clone if (clone / ".git").exists() and (clone / "pyproject.toml").is_file() else None)
+    said = (f"TFLite export needs the edge extra: pip install -e '.[edge]' in {clone} (this clone; an installed package: "
+            "pip install 'mlaas-workbench[edge]')") if _tflite.checkout() else \
+        "TFLite export needs the edge extra: pip install 'mlaas-workbench[edge]' (in a clone of the repository: pip install -e '.[edge]' in its folder)"
+    with pytest.raises(export.ExportError) as caught:
         export.export_version("mnist-cnn", "tflite", log=False, workspace_dir=runs["root"])
+    assert str(caught.value) == said
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("tensorrt is installed here")
     with pytest.raises(export.ExportError, match=r"TensorRT export needs an NVIDIA GPU with CUDA and the tensorrt package: pip install tensorrt"):

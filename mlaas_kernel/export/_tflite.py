@@ -14,7 +14,23 @@ import numpy as np
 
 from ._errors import ExportError
 
-INSTALL = "TFLite export needs the edge extra: pip install 'mlaas-workbench[edge]'"
+PACKAGE_INSTALL = "pip install 'mlaas-workbench[edge]'"
+CHECKOUT_INSTALL = "pip install -e '.[edge]'"
+INSTALL = f"TFLite export needs the edge extra: {PACKAGE_INSTALL} (in a clone of the repository: {CHECKOUT_INSTALL} in its folder)"
+
+
+def checkout() -> Path | None:
+    """The repository folder when this package runs from a clone (pyproject.toml and .git beside the package), else None."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / ".git").exists() else None
+
+
+def install_message() -> str:
+    """What to install for TFLite: the clone's command first when this runs from one, the package's otherwise."""
+    root = checkout()
+    if root is None:
+        return INSTALL
+    return f"TFLite export needs the edge extra: {CHECKOUT_INSTALL} in {root} (this clone; an installed package: {PACKAGE_INSTALL})"
 
 
 def available() -> bool:
@@ -30,7 +46,7 @@ def tflite(loaded, example: np.ndarray, path: Path):
     try:
         import litert_torch
     except ImportError as exc:
-        raise ExportError(f"{INSTALL} ({exc})") from None
+        raise ExportError(f"{install_message()} ({exc})") from None
     import torch
 
     from ._onnx import _wrapper
