@@ -155,7 +155,8 @@ def test_wrong_references_names_versions_runs_and_metrics_say_what_exists(runs, 
     from mlaas_kernel import registry, track
 
     R = registry.RegistryError
-    cases = [(lambda: registry.resolve("nope"), r"no registered model 'nope'; registered models: mnist-cnn"),
+    where = re.escape(f"no registered model 'nope' in the workspace {runs['root']}; registered models: mnist-cnn")
+    cases = [(lambda: registry.resolve("nope"), where + r".*\. Commands use the workspace \$MLAAS_WORKSPACE names, else \./workspace"),
              (lambda: registry.resolve("mnist-cnn@staging"), r"no alias 'staging' \(its aliases: challenger -> version 2, champion -> version 1\)"),
              (lambda: registry.resolve("mnist-cnn/9"), r"has no version 9 \(its versions: 1, 2\)"),
              (lambda: registry.promote("mnist-cnn", 9), r"has no version 9"),
@@ -214,7 +215,7 @@ def test_cli_list_show_promote_rollback_and_errors(runs, registered, capsys):
     main(["models", "promote", "mnist-cnn", "--version", "2", "--alias", "challenger"])  # as the fixture left it
     capsys.readouterr()
     for argv, message in [(["models", "rollback", "mnist-cnn"], "no earlier version to roll back to"),
-                          (["models", "show", "nope@champion"], "no registered model 'nope'; registered models: mnist-cnn"),
+                          (["models", "show", "nope@champion"], f"no registered model 'nope' in the workspace {runs['root']}; registered models: mnist-cnn"),
                           (["models", "promote", "mnist-cnn", "--version", "7"], "has no version 7 (its versions: 1, 2)"),
                           (["models", "register"], "give a RUN to register, or --best"),
                           (["models", "register", runs["cnn"], "--lower-is-better"], "they go with --best"),
@@ -223,6 +224,20 @@ def test_cli_list_show_promote_rollback_and_errors(runs, registered, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("mlaas: error: ") and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_command_run_from_another_folder_names_the_workspace_it_looked_in(registered, tmp_path, monkeypatch, capsys):
+    from mlaas_kernel.cli import main
+
+    monkeypatch.delenv("MLAAS_WORKSPACE")  # as in a new shell, in another folder: ./workspace there
+    monkeypatch.chdir(tmp_path)
+    assert main(["models", "promote", "mnist-cnn"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    err = out.err.strip()
+    assert err == (f"mlaas: error: no registered model 'mnist-cnn' in the workspace {tmp_path / 'workspace'}; no model is registered there "
+                   "yet (`mlaas models register RUN`). Commands use the workspace $MLAAS_WORKSPACE names, else ./workspace in the "
+                   "current folder: set MLAAS_WORKSPACE to use another"), err
 
 
 def test_cli_register_best_and_export(runs, registered, capsys):

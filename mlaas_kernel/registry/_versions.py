@@ -80,8 +80,21 @@ def registered_model(c, name: str):
         if not _missing(exc):
             raise
     names = model_names(c)
-    there = f"registered models: {', '.join(names)}" if names else "no model is registered yet (`mlaas models register RUN`)"
-    raise RegistryError(f"no registered model {name!r}; {there}")
+    there = f"registered models: {', '.join(names)}" if names else "no model is registered there yet (`mlaas models register RUN`)"
+    raise RegistryError(f"no registered model {name!r} in {store_place(c)}; {there}. {WORKSPACE_HINT}")
+
+
+WORKSPACE_HINT = "Commands use the workspace $MLAAS_WORKSPACE names, else ./workspace in the current folder: set MLAAS_WORKSPACE to use another"
+
+
+def store_place(c) -> str:
+    """Where client ``c`` looks, in words: ``the workspace /path/workspace`` (its SQLite store's folder), else its tracking URI."""
+    from ..track._store import STORE_NAME
+
+    uri = str(getattr(c, "tracking_uri", "") or "")
+    if uri.startswith("sqlite:///") and uri.endswith("/" + STORE_NAME):
+        return f"the workspace {uri.removeprefix('sqlite:///').removesuffix('/' + STORE_NAME)}"
+    return f"the tracking store {uri}" if uri else "the tracking store"
 
 
 def to_version(c, mv, *, notes: tuple[str, ...] = (), aliases: dict | None = None) -> Version:
