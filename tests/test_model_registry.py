@@ -212,6 +212,9 @@ def test_cli_list_show_promote_rollback_and_errors(runs, registered, capsys):
     assert main(["models", "show", "mnist-cnn"]) == 0
     shown = capsys.readouterr().out
     assert "champion history: 1 (register) -> 2 (promote) -> 1 (rollback)" in shown and f"lineage run_id: {runs['cnn']}" in shown
+    assert "  model URI models:/mnist-cnn@champion = models:/mnist-cnn/1 (files at models:/m-" in shown, shown
+    assert (f"  tracking URI sqlite:///{runs['root'] / 'mlflow.db'}: in Python `mlaas_kernel.registry.load_pyfunc('mnist-cnn@champion')`, "
+            "or plain MLflow after `mlflow.set_tracking_uri(...)` with it") in shown, shown
     main(["models", "promote", "mnist-cnn", "--version", "2", "--alias", "challenger"])  # as the fixture left it
     capsys.readouterr()
     for argv, message in [(["models", "rollback", "mnist-cnn"], "no earlier version to roll back to"),

@@ -123,11 +123,23 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps({**_row(version), "tags": version.tags, "metrics": version.metrics, "alias_history": history}, indent=2))
         return 0
     _print_version(version, verb="")
-    print(f"  model URI {version.uri} (files at {version.source})")
+    _print_uris(version, args.ref)
     for alias, entries in history.items():
         steps = " -> ".join(f"{e['version']} ({e['action']})" for e in entries)
         print(f"  {alias} history: {steps}")
     return 0
+
+
+def _print_uris(version, ref: str) -> None:
+    """Where the version is, for MLflow: its models:/ URIs and the tracking URI plain MLflow needs to find them."""
+    from ..registry import parse_ref
+    from ..track import tracking_uri
+
+    asked = parse_ref(ref).uri
+    uris = version.uri if asked == version.uri else f"{asked} = {version.uri}"
+    print(f"  model URI {uris} (files at {version.source})")
+    print(f"  tracking URI {tracking_uri()}: in Python `mlaas_kernel.registry.load_pyfunc({str(parse_ref(ref))!r})`, or plain MLflow after "
+          f"`mlflow.set_tracking_uri(...)` with it (or MLFLOW_TRACKING_URI=... in the environment)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
