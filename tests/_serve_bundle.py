@@ -33,3 +33,20 @@ def make_bundle(est, folder, *, name: str = "mnist-cnn", version: int = 1, run_i
     (folder / "serving.json").write_text(json.dumps(serving))
     (folder / "version.json").write_text(json.dumps({"name": name, "version": version, "run_id": run_id, "aliases": ["champion"]}))
     return folder
+
+
+def make_embedding_bundle(folder, *, dim: int = 8, name: str = "mnist-embedding", version: int = 1, seed: int = 0) -> Path:
+    """A small random-weight embedding graph (``input`` [N, 1, 28, 28] -> ``embedding`` [N, dim]) as a bundle folder."""
+    import torch
+
+    torch.manual_seed(seed)
+    graph = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, dim)).eval()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(graph, (torch.zeros(2, 1, 28, 28),), str(folder / "model.onnx"), input_names=["input"], output_names=["embedding"],
+                      dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}}, dynamo=False)
+    serving = {"kind": "image", "task": "embedding", "input_shape": [1, 28, 28], "classes": [], "features": [], "dataset": "mnist",
+               "run_id": "test", "parity": {}, "conformal": None, "conformal_significance": 0.1}
+    (folder / "serving.json").write_text(json.dumps(serving))
+    (folder / "version.json").write_text(json.dumps({"name": name, "version": version, "run_id": "test", "aliases": ["champion"]}))
+    return folder

@@ -440,3 +440,31 @@ def test_a_restart_serves_the_cached_bundle_at_once(endpoint, tmp_path):
     assert serving_["alias_checks"] == 0 and serving_["alias_polls_unchanged"] >= 2, serving_
     assert "serving mnist-cnn version 1 at http://127.0.0.1:" in printed and "ready in" in printed
     assert ready < 5.0  # measured about 1 s on an idle 2-core machine; the bound allows for a loaded one
+
+
+def test_mlaas_predict_an_embedding_endpoint_writes_the_vectors(endpoint, tmp_path):
+    """An embedding model has no class: the table holds each image's vector (as /predict answers and OpenAPI documents it)."""
+    import pandas as pd
+
+    from _serve_bundle import make_embedding_bundle
+    from mlaas_kernel.serve import OnnxPredictor
+
+    bundle = make_embedding_bundle(tmp_path / "emb", dim=8)
+    images, labels = endpoint["images"][:6], endpoint["labels"][:6]
+    folder = _digit_folder(tmp_path / "digits", images, labels)
+    port = free_port()
+    env = _env(tmp_path / "ws")
+    with serving([sys.executable, "-m", "mlaas_kernel", "serve", str(bundle), "--port", str(port)], f"http://127.0.0.1:{port}/ready",
+                 env=env, cwd=tmp_path, log=tmp_path / "log"):
+        done = mlaas("predict", f"127.0.0.1:{port}", str(folder), "--out", str(tmp_path / "e.csv"), "--quiet", env=env)
+        _, schema, _ = _request(port, "GET", "/openapi.json")
+    assert done.returncode == 0 and "6 embeddings by version 1 written to" in done.stdout and "accuracy" not in done.stdout, done
+    table = pd.read_csv(tmp_path / "e.csv")
+    assert list(table.columns) == ["file", "embedding", "version", "label"], table.columns
+    got = np.array([[float(v) for v in row.split()] for row in table["embedding"]])
+    from PIL import Image
+
+    x = np.stack([np.asarray(Image.open(folder / f), dtype=np.float32)[None] / 255.0 for f in table["file"]])
+    np.testing.assert_allclose(got, OnnxPredictor(bundle).run(x), rtol=1e-4, atol=1e-5)
+    item = json.loads(schema)["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "embedding" in item["properties"]["predictions"]["items"]["properties"], item
