@@ -184,14 +184,17 @@ def _stop(proc, port: int | None = None, timeout: float = 15.0) -> None:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         pass
-    deadline = time.monotonic() + timeout
+    deadline, killed = time.monotonic() + timeout, False
     while _group_alive(proc.pid) or (port is not None and _port_answers(port)):
         if time.monotonic() > deadline:
+            if killed:
+                raise RuntimeError(f"port {port} still answers {2 * timeout:g} s after its server's group {proc.pid} was "
+                                   "stopped: another process holds it")
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            deadline = time.monotonic() + timeout
+            deadline, killed = time.monotonic() + timeout, True
         time.sleep(0.05)
     proc.poll()
 

@@ -280,3 +280,33 @@ def test_versions_figure_puts_each_item_above_each_versions_bars():
     assert [t.name for t in fig.data if t.type == "bar" and t.showlegend] == ["version 1", "version 2"]
     np.testing.assert_allclose(fig.data[3 + 3].y, answer_probabilities(b)[1][0])  # version 2's first item
     assert [a.text for a in fig.layout.annotations][:3] == ["true 7", "true 2", "true 1"]
+
+
+def test_a_run_calibrated_after_registering_has_its_sets_in_the_bundle_from_the_next_start(runs, registered, capsys):
+    from mlaas_kernel import conformal, export
+    from mlaas_kernel.cli import main
+    from mlaas_kernel.serve import OnnxPredictor
+
+    first = export.bundle("mnist-cnn/2")  # the snapshot run: registered without a calibration
+    assert json.loads((first / "serving.json").read_text())["conformal"] is None and not OnnxPredictor(first).has_sets
+    stamp = (first / "model.onnx").stat().st_mtime_ns
+    assert main(["conformal", runs["snap"], "--significance", "0.1"]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said == ("the registered versions of this run (mnist-cnn/2) serve these sets (at significance 0.1 unless a request asks "
+                    "another) from the next `mlaas serve` start; an endpoint running now keeps the sets it loaded until restarted"), said
+    assert export.bundle("mnist-cnn/2") == first and (first / "model.onnx").stat().st_mtime_ns == stamp  # serving.json only
+    meta = json.loads((first / "serving.json").read_text())
+    assert meta["conformal"] == conformal.load_calibration(runs["snap"]).to_dict() and len(meta["conformal_sha256"]) == 64
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    assert OnnxPredictor(first).has_sets and len(OnnxPredictor(first).predict(x)["sets"]) == 4
+    held = (first / "serving.json").stat().st_mtime_ns
+    assert export.bundle("mnist-cnn/2") == first and (first / "serving.json").stat().st_mtime_ns == held  # unchanged: not rewritten
+    assert main(["conformal", runs["snap"], "--significance", "0.1", "--seed", "1"]) == 0  # calibrated again: another split
+    capsys.readouterr()
+    export.bundle("mnist-cnn/2")
+    again = json.loads((first / "serving.json").read_text())
+    assert again["conformal_sha256"] != meta["conformal_sha256"] and again["conformal"] == conformal.load_calibration(runs["snap"]).to_dict()
+    assert main(["conformal", runs["snap"], "--score", "aps", "--significance", "0.1"]) == 0  # not the sets an endpoint serves
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said == ("endpoints serve LAC sets only (conformal/calibration_lac.json): this aps calibration is not served by mnist-cnn/2; "
+                    f"`mlaas conformal {runs['snap'][:8]}` makes the one they use"), said

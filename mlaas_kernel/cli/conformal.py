@@ -31,7 +31,23 @@ def cmd_conformal(args: argparse.Namespace) -> int:
         level = f"{result.significance:g}"
         print(f"logged onto the run: conformal/sets_{result.name}_{level}.parquet, conformal/calibration_{result.name}.json, "
               f"metrics conformal_coverage_{result.name}_{level} and conformal_mean_set_size_{result.name}_{level}")
+        print(_serving_line(result))
     return 0
+
+
+def _serving_line(result) -> str:
+    """What the endpoints of this run's registered versions do with the calibration just logged."""
+    from ..export import CONFORMAL_SIGNIFICANCE
+    from ..registry import run_versions
+
+    names = ", ".join(f"{v.name}/{v.version}" for v in run_versions(result.run_id))
+    if result.name != "lac":
+        return (f"endpoints serve LAC sets only (conformal/calibration_lac.json): this {result.name} calibration is not served"
+                + (f" by {names}" if names else "") + f"; `mlaas conformal {result.run_id[:8]}` makes the one they use")
+    if not names:
+        return f"not registered yet: `mlaas models register {result.run_id[:8]}` makes a version whose endpoint serves these sets"
+    return (f"the registered versions of this run ({names}) serve these sets (at significance {CONFORMAL_SIGNIFICANCE:g} unless a "
+            "request asks another) from the next `mlaas serve` start; an endpoint running now keeps the sets it loaded until restarted")
 
 
 def _level(text: str) -> float:

@@ -3,7 +3,8 @@
 
 Downloaded once from the tracking store (the version's ONNX model, the run's ``serving/serving.json``);
 later calls check the three files and the run id and only refresh ``version.json`` when the aliases
-moved. The folder is built under a temporary name beside its place and renamed into it, so a reader
+moved, and serving.json's ``"conformal"`` when the run's LAC calibration changed since (``_calibration``:
+``mlaas conformal RUN`` after ``mlaas models register``). The folder is built under a temporary name beside its place and renamed into it, so a reader
 (an endpoint swapping versions) never sees half a bundle.
 """
 
@@ -16,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import _calibration
 from ._errors import ExportError
 from ._metadata import SERVING_ARTIFACT
 
@@ -89,7 +91,7 @@ def _build(c, v, dest: Path) -> Path:
     tmp.mkdir(parents=True)
     try:
         _download_onnx(c, v, tmp)
-        _download_serving(c, v, tmp)
+        _calibration.refresh(c, _download_serving(c, v, tmp))
         (tmp / "version.json").write_text(json.dumps(_version_json(v), indent=2))
         if dest.exists():  # a stale or partial bundle: moved aside first (a folder cannot be renamed over a full one)
             stale = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.old")
@@ -112,13 +114,16 @@ def _build(c, v, dest: Path) -> Path:
 def bundle(ref, *, workspace_dir: str | os.PathLike | None = None) -> Path:
     """The serving folder of the version ``ref`` resolves to (``NAME@ALIAS``, ``NAME/VERSION``, ``NAME``, or a
     ``registry.Version``): ``workspace/serving/<name>/<version>/`` with ``model.onnx``, ``serving.json`` and
-    ``version.json``, downloaded on first use, a file check after."""
+    ``version.json``, downloaded on first use, a file check after (and a check of the run's LAC calibration,
+    refreshing serving.json's ``"conformal"`` when the run was calibrated since)."""
     from .. import registry
     from ..data import workspace
     from ..track import setup
 
     v = ref if isinstance(ref, registry.Version) else registry.resolve(ref, workspace_dir=workspace_dir)
     dest = workspace(workspace_dir) / "serving" / v.name / str(int(v.version))
+    c = setup(workspace_dir=workspace_dir)[0]
     if _cached(dest, v):
+        _calibration.refresh(c, dest / "serving.json")  # a run calibrated since: its sets served from now on
         return dest
-    return _build(setup(workspace_dir=workspace_dir)[0], v, dest)
+    return _build(c, v, dest)

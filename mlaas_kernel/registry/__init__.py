@@ -19,8 +19,8 @@ from ._best import register_best
 from ._figures import answer_probabilities, versions_figure
 from ._register import MODEL_NAME, register
 from ._uri import download_model, fluent_uri, load_pyfunc
-from ._versions import ModelSummary, Version, list_models, resolve
+from ._versions import ModelSummary, Version, list_models, resolve, run_versions
 
 __all__ = ["CHALLENGER", "DEFAULT_ALIAS", "MODEL_NAME", "ModelSummary", "Ref", "RegistryError", "Version", "alias_history", "answer_probabilities",
            "code_version", "download_model", "fluent_uri", "list_models", "load_pyfunc", "lower_is_better", "parse_ref", "promote", "register", "register_best", "resolve",
-           "rollback", "versions_figure"]
+           "rollback", "run_versions", "versions_figure"]

@@ -147,6 +147,13 @@ def resolve(ref: str | Ref, *, workspace_dir: str | os.PathLike | None = None) -
     return to_version(c, mv)
 
 
+def run_versions(run_id: str, *, workspace_dir: str | os.PathLike | None = None) -> list[Version]:
+    """The registered versions made from run ``run_id`` (a full id), every model's, oldest first."""
+    c = client(workspace_dir)
+    found = c.search_model_versions(f"run_id = '{run_id}'", max_results=1000)
+    return [to_version(c, mv) for mv in sorted(found, key=lambda mv: (mv.name, int(mv.version)))]
+
+
 def list_models(*, workspace_dir: str | os.PathLike | None = None) -> list[ModelSummary]:
     """Every registered model (by name) with its versions, newest first, and its aliases."""
     c = client(workspace_dir)
