@@ -133,6 +133,22 @@ def test_an_embedding_model_is_not_listed_and_said_plainly_when_asked_for(ws):
     assert app.last.name == "mnist-cnn" and "probabilities" != app.result.value and "class " in app.result.value
 
 
+def test_an_endpoint_of_an_embedding_is_said_plainly(ws, tmp_path):
+    import os
+
+    from conftest import REPO
+    from mlaas_widgets import PredictApp
+
+    port = free_port()
+    env = {**os.environ, "MLAAS_WORKSPACE": str(ws["root"])}
+    cmd = [sys.executable, "-m", "mlaas_kernel", "serve", "mnist-embedding@champion", "--port", str(port)]
+    with serving(cmd, f"http://127.0.0.1:{port}/ready", env=env, cwd=REPO, log=tmp_path / "serve.log"):
+        app = PredictApp(endpoint=f"http://127.0.0.1:{port}")  # the page's ?endpoint= naming an embedding's endpoint
+    assert f"mnist-embedding (at http://127.0.0.1:{port}) is an embedding model: it answers with a vector" in app.header.value
+    assert app.session is None
+    assert app.upload_bytes(b"not looked at") is None and app.result.value == ""
+
+
 def test_the_header_and_versions_follow_a_promote_made_while_the_page_is_open(ws):
     from mlaas_kernel import registry
     from mlaas_widgets import PredictApp

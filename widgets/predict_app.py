@@ -110,7 +110,9 @@ class PredictApp:
             self.header.value = _error(f"{self.ref}: {exc}")
             return
         if self.meta.get("task") == "embedding":  # an endpoint URL of one, asked for directly
-            self.session, self.header.value = None, _error(f"{self.picker.value}: {playground.EMBEDDING}")
+            where = f" (at {self.endpoint})" if self.endpoint else ""
+            self.session = None
+            self.header.value = _error(f"{self.meta.get('name') or self.picker.value}{where} is {playground.EMBEDDING}")
             return
         tabular = self.meta.get("kind") == "tabular"
         self._seen = ()
