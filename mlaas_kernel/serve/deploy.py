@@ -24,8 +24,8 @@ from ._deploy.manifests import K8S_VERSION, check_manifests, deployment_objects,
 __all__ = ["DeployError", "K8S_VERSION", "SERVE_REQUIREMENTS", "check_manifests", "deployment_objects", "k8s_name",
            "inference_service", "write_deployment"]
 
-# What `mlaas serve --bundle` imports: ONNX Runtime, the ASGI stack and image decoding. Nothing else.
-SERVE_REQUIREMENTS = ("numpy", "onnxruntime", "fastapi", "uvicorn[standard]", "orjson", "python-multipart", "pillow")
+# What `mlaas serve BUNDLE_DIR` needs: ONNX Runtime, the ASGI stack, image decoding and Swagger UI's files for /docs.
+SERVE_REQUIREMENTS = ("numpy", "onnxruntime", "fastapi", "uvicorn[standard]", "orjson", "python-multipart", "pillow", "swagger-ui-py")
 BUNDLE_FILES = ("model.onnx", "serving.json", "version.json")
 _TEMPLATES = Path(__file__).resolve().parent / "_deploy"
 _DISTRIBUTION = "mlaas-workbench"
