@@ -129,6 +129,7 @@ def test_promote_and_rollback_move_the_champion_and_keep_its_history(registered)
     assert back.version == 1 and registry.resolve("mnist-cnn@champion").run_id == registered[0].run_id
     history = registry.alias_history("mnist-cnn", "champion")
     assert [(h["version"], h["action"]) for h in history[-3:]] == [(1, "register"), (2, "promote"), (1, "rollback")]
+    assert "from" not in history[-3] and history[-2]["from"] == 1 and history[-1]["from"] == 2  # the version each move left
     with pytest.raises(registry.RegistryError, match="has no earlier version to roll back to"):
         registry.rollback("mnist-cnn")
     registry.promote("mnist-cnn", 2, "challenger")  # as the fixture left it, for the tests after

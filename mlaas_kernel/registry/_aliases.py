@@ -32,9 +32,14 @@ def _write(c, name: str, alias: str, entries: list[dict]) -> None:
 
 
 def move(c, name: str, alias: str, version: int, *, action: str) -> None:
-    """Point ``alias`` at ``version`` and record it (``action``: register, promote)."""
+    """Point ``alias`` at ``version`` and record it (``action``: register, promote; ``from``: the version it left, if any)."""
+    try:
+        before = int(c.get_registered_model(name).aliases.get(alias))
+    except Exception:  # a new model, or no such alias yet
+        before = None
     c.set_registered_model_alias(name, alias, str(version))
-    _write(c, name, alias, history(c, name, alias) + [{"version": int(version), "at": int(time.time() * 1000), "action": action}])
+    entry = {"version": int(version), "at": int(time.time() * 1000), "action": action}
+    _write(c, name, alias, history(c, name, alias) + [entry if before is None else {**entry, "from": before}])
 
 
 def _check_version(c, name: str, version: int) -> None:
