@@ -130,11 +130,23 @@ def test_promote_and_rollback_move_the_champion_and_keep_its_history(registered)
     history = registry.alias_history("mnist-cnn", "champion")
     assert [(h["version"], h["action"]) for h in history[-3:]] == [(1, "register"), (2, "promote"), (1, "rollback")]
     assert "from" not in history[-3] and history[-2]["from"] == 1 and history[-1]["from"] == 2  # the version each move left
+    assert history[-2]["was"] == "challenger"
+    # version 2 was the challenger before the promote: the rollback gives it the alias back, and says so
+    assert registry.resolve("mnist-cnn@challenger").version == 2
+    last = registry.alias_history("mnist-cnn", "challenger")[-1]
+    assert (last["version"], last["action"], last["of"]) == (2, "rollback", "champion")
     with pytest.raises(registry.RegistryError, match="has no earlier version to roll back to"):
         registry.rollback("mnist-cnn")
-    registry.promote("mnist-cnn", 2, "challenger")  # as the fixture left it, for the tests after
     with pytest.raises(registry.RegistryError, match="already its challenger"):
         registry.promote("mnist-cnn", 2, "challenger")
+    # a version promoted by number (it was not the challenger) does not become the challenger on rollback
+    registry.promote("mnist-cnn")  # 2, the challenger: no challenger now
+    registry.promote("mnist-cnn", 1)
+    assert registry.rollback("mnist-cnn").version == 2
+    with pytest.raises(registry.RegistryError, match="no alias 'challenger'"):
+        registry.resolve("mnist-cnn@challenger")
+    assert registry.rollback("mnist-cnn").version == 1  # from 2, promoted as the challenger: as the fixture left it
+    assert registry.resolve("mnist-cnn@challenger").version == 2
 
 
 def test_best_by_metric_picks_embedding_runs_by_silhouette_and_classifiers_by_accuracy(runs, registered):
@@ -209,15 +221,14 @@ def test_cli_list_show_promote_rollback_and_errors(runs, registered, capsys):
     assert main(["models", "promote", "mnist-cnn"]) == 0
     assert "mnist-cnn@champion is version 2" in capsys.readouterr().out
     assert main(["models", "rollback", "mnist-cnn"]) == 0
-    assert "mnist-cnn@champion is back at version 1" in capsys.readouterr().out
+    assert ("mnist-cnn@champion is back at version 1 (run " in (back := capsys.readouterr().out)
+            and "; version 2, the challenger before its promote, is mnist-cnn@challenger again" in back), back
     assert main(["models", "show", "mnist-cnn"]) == 0
     shown = capsys.readouterr().out
     assert "champion history: 1 (register) -> 2 (promote) -> 1 (rollback)" in shown and f"lineage run_id: {runs['cnn']}" in shown
     assert "  model URI models:/mnist-cnn@champion = models:/mnist-cnn/1 (files at models:/m-" in shown, shown
     assert (f"  tracking URI sqlite:///{runs['root'] / 'mlflow.db'}: in Python `mlaas_kernel.registry.load_pyfunc('mnist-cnn@champion')`, "
             "or plain MLflow after `mlflow.set_tracking_uri(...)` with it") in shown, shown
-    main(["models", "promote", "mnist-cnn", "--version", "2", "--alias", "challenger"])  # as the fixture left it
-    capsys.readouterr()
     for argv, message in [(["models", "rollback", "mnist-cnn"], "no earlier version to roll back to"),
                           (["models", "show", "nope@champion"], f"no registered model 'nope' in the workspace {runs['root']}; registered models: mnist-cnn"),
                           (["models", "promote", "mnist-cnn", "--version", "7"], "has no version 7 (its versions: 1, 2)"),

@@ -73,10 +73,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from .. import registry
 
     try:
+        left = registry.resolve(f"{args.name}@{args.alias}").version
         version = registry.rollback(args.name, args.alias)
     except _errors() as exc:
         return _fail(str(exc))
-    print(f"{version.name}@{args.alias} is back at version {version.version} (run {version.run_id})")
+    again = ""
+    if args.alias == registry.DEFAULT_ALIAS:
+        last = (registry.alias_history(version.name, registry.CHALLENGER) or [{}])[-1]
+        if last.get("action") == "rollback" and last.get("of") == registry.DEFAULT_ALIAS and last.get("version") == left:
+            again = f"; version {left}, the challenger before its promote, is {version.name}@{registry.CHALLENGER} again"
+    print(f"{version.name}@{args.alias} is back at version {version.version} (run {version.run_id}){again}")
     return 0
 
 

@@ -31,14 +31,15 @@ def _write(c, name: str, alias: str, entries: list[dict]) -> None:
     c.set_registered_model_tag(name, HISTORY_TAG + alias, json.dumps(entries[-KEEP:], separators=(",", ":")))
 
 
-def move(c, name: str, alias: str, version: int, *, action: str) -> None:
-    """Point ``alias`` at ``version`` and record it (``action``: register, promote; ``from``: the version it left, if any)."""
+def move(c, name: str, alias: str, version: int, *, action: str, **extra) -> None:
+    """Point ``alias`` at ``version`` and record it (``action``: register, promote, rollback; ``from``: the version it
+    left, if any; ``extra``: more keys for the entry)."""
     try:
         before = int(c.get_registered_model(name).aliases.get(alias))
     except Exception:  # a new model, or no such alias yet
         before = None
     c.set_registered_model_alias(name, alias, str(version))
-    entry = {"version": int(version), "at": int(time.time() * 1000), "action": action}
+    entry = {"version": int(version), "at": int(time.time() * 1000), "action": action, **extra}
     _write(c, name, alias, history(c, name, alias) + [entry if before is None else {**entry, "from": before}])
 
 
@@ -51,7 +52,8 @@ def _check_version(c, name: str, version: int) -> None:
 def promote(name: str, version: int | None = None, alias: str = DEFAULT_ALIAS, *, workspace_dir: str | os.PathLike | None = None):
     """Point ``alias`` (default champion) at ``version`` (default: the challenger's); returns the promoted Version.
 
-    Promoting the challenger to champion takes the challenger alias off it (it is the champion now).
+    Promoting the challenger to champion takes the challenger alias off it (it is the champion now; the
+    champion's history entry says so with ``"was": "challenger"``, so that a rollback gives it back).
     The alias's previous version is kept in its history, so :func:`rollback` undoes this.
     """
     c = client(workspace_dir)
@@ -66,8 +68,9 @@ def promote(name: str, version: int | None = None, alias: str = DEFAULT_ALIAS, *
     _check_version(c, name, int(version))
     if aliases.get(alias) == int(version):
         raise RegistryError(f"version {version} of {name!r} is already its {alias}")
-    move(c, name, alias, int(version), action="promote")
-    if alias == DEFAULT_ALIAS and aliases.get(CHALLENGER) == int(version):
+    was_challenger = alias == DEFAULT_ALIAS and aliases.get(CHALLENGER) == int(version)
+    move(c, name, alias, int(version), action="promote", **({"was": CHALLENGER} if was_challenger else {}))
+    if was_challenger:
         c.delete_registered_model_alias(name, CHALLENGER)
     return resolve(f"{name}/{version}", workspace_dir=workspace_dir)
 
@@ -88,7 +91,9 @@ def rollback(name: str, alias: str = DEFAULT_ALIAS, *, workspace_dir: str | os.P
     """Move ``alias`` back to the version it pointed at before its current one; returns that Version.
 
     The rollback is recorded in the alias's history too (``action`` rollback, ``from`` the version
-    left). RegistryError when the alias has no earlier version.
+    left). When the champion rolls back from a version that was the challenger before its promote, and no
+    version holds the challenger alias now, that version is the challenger again (recorded in the
+    challenger's history, ``action`` rollback, ``of`` champion). RegistryError when the alias has no earlier version.
     """
     c = client(workspace_dir)
     name, alias = check_name(name), check_alias(alias)
@@ -107,7 +112,18 @@ def rollback(name: str, alias: str = DEFAULT_ALIAS, *, workspace_dir: str | os.P
     previous = earlier[-1]
     c.set_registered_model_alias(name, alias, str(previous))
     _write(c, name, alias, entries + [{"version": previous, "at": int(time.time() * 1000), "action": "rollback", "from": int(current)}])
+    _restore_challenger(c, name, alias, int(current), entries, model.aliases or {})
     return resolve(f"{name}/{previous}", workspace_dir=workspace_dir)
+
+
+def _restore_challenger(c, name: str, alias: str, left: int, entries: list[dict], aliases: dict) -> None:
+    """Give the challenger alias back to ``left`` (the version the champion rolled back from) when the promote
+    that made it champion took the alias off it, and no version holds it now."""
+    if alias != DEFAULT_ALIAS or CHALLENGER in aliases:
+        return
+    promotes = [e for e in entries if e.get("action") == "promote" and int(e["version"]) == left]
+    if promotes and promotes[-1].get("was") == CHALLENGER:
+        move(c, name, CHALLENGER, left, action="rollback", of=DEFAULT_ALIAS)
 
 
 def alias_history(name: str, alias: str = DEFAULT_ALIAS, *, workspace_dir: str | os.PathLike | None = None) -> list[dict]:
