@@ -468,3 +468,44 @@ def test_mlaas_predict_an_embedding_endpoint_writes_the_vectors(endpoint, tmp_pa
     np.testing.assert_allclose(got, OnnxPredictor(bundle).run(x), rtol=1e-4, atol=1e-5)
     item = json.loads(schema)["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert "embedding" in item["properties"]["predictions"]["items"]["properties"], item
+
+
+def _first_answer(port: int, x, until, timeout: float) -> tuple[dict, float]:
+    """The first /predict answer ``until(answer)`` accepts within ``timeout`` s, and when it came (s after the call)."""
+    started = time.monotonic()
+    body = json.dumps({"instances": x.tolist()}).encode()
+    while True:
+        status, raw, _ = _request(port, "POST", "/predict", body)
+        answer = json.loads(raw)
+        if status == 200 and until(answer):
+            return answer, time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"no such answer within {timeout} s; the last: {status} {answer}")
+        time.sleep(0.1)
+
+
+def test_a_calibration_made_after_register_is_served_by_a_restart_and_by_the_running_endpoint(endpoint, ws):
+    """Runs last (it calibrates version 2's run and makes 2 champion): `mlaas conformal RUN` after the version is served.
+
+    A restart from the last-served bundle (in process, as ``mlaas serve mnist-cnn`` starts: the bare name follows
+    @champion) answers with sets at once; the endpoint running all along swaps in the same version with sets."""
+    from mlaas_kernel import conformal, registry
+    from mlaas_kernel.serve import create_app
+    from mlaas_kernel.serve._recalibrate import CALIBRATION_INTERVAL
+
+    x = ws["images"][:1, None]
+    registry.promote("mnist-cnn")  # the uncalibrated version 2 becomes champion; the endpoint follows
+    answer, _ = _first_answer(endpoint["port"], x, lambda a: a["version"] == 2, 5.0)
+    assert "set" not in answer["predictions"][0] and "within 10 s" in answer["notes"]["sets"], answer
+    conformal.calibrate_run(ws["v2"].run_id, score="lac")
+    calibrated = time.monotonic()
+    restarted = create_app("mnist-cnn")  # from the pointer to bundle 2, whose serving.json has no calibration yet
+    served = restarted.served
+    assert served.follower is not None and served.metadata()["serving"]["follows_alias"] is True
+    assert served.predictor.version == 2 and served.predictor.has_sets and "notes" not in served.metadata()
+    answer, waited = _first_answer(endpoint["port"], x, lambda a: "set" in a["predictions"][0], CALIBRATION_INTERVAL + 5)
+    after = time.monotonic() - calibrated
+    print(f"\nthe running endpoint answered with sets {after:.1f} s after the calibration was logged")
+    assert answer["version"] == 2 and "notes" not in answer and answer["significance"] > 0, answer
+    log = endpoint["log"].read_text()
+    assert "mnist-cnn@champion version 2 now answers with prediction sets" in log, log[-2000:]

@@ -47,7 +47,7 @@ def _serving_line(result) -> str:
     if not names:
         return f"not registered yet: `mlaas models register {result.run_id[:8]}` makes a version whose endpoint serves these sets"
     return (f"the registered versions of this run ({names}) serve these sets (at significance {CONFORMAL_SIGNIFICANCE:g} unless a "
-            "request asks another) from the next `mlaas serve` start; an endpoint running now keeps the sets it loaded until restarted")
+            "request asks another): an endpoint serving them now picks them up within 10 s, a new `mlaas serve` at its start")
 
 
 def _level(text: str) -> float:

@@ -15,8 +15,11 @@ def _hooks(ref: str, url: str, started: float, *, owner: int | None = None):
     """The CLI's hooks: the running-endpoint file (``owner``: the pid it names, the supervisor's with --workers)."""
     from ..serve._endpoints import remove_endpoint, write_endpoint
 
+    served_version = []  # the versions answered with, in order
+
     def on_start(served):
         p = served.predictor
+        served_version.append(p.version)
         if served.ref is not None:
             write_endpoint(served.ref, url=url, version=p.version, pid=owner)
         follows = f", following {served.ref}" if served.follower is not None else ""
@@ -25,7 +28,12 @@ def _hooks(ref: str, url: str, started: float, *, owner: int | None = None):
 
     def on_swap(predictor):
         write_endpoint(ref, url=url, version=predictor.version, pid=owner)
-        print(f"{ref} now answers with version {predictor.version}", flush=True)
+        if served_version[-1:] == [predictor.version]:  # the same version again: its run was calibrated since
+            print(f"{ref} version {predictor.version} now answers with prediction sets (its run's new conformal calibration)",
+                  flush=True)
+        else:
+            print(f"{ref} now answers with version {predictor.version}", flush=True)
+        served_version.append(predictor.version)
 
     def on_stop(served):
         if served.ref is not None and owner is None:  # with --workers the supervisor removes it

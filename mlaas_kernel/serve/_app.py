@@ -12,9 +12,11 @@ from pathlib import Path
 
 from . import _v2
 from ._core import JSON, Served
+from ._endpoints import split_ref
 from ._follow import Follower, ModelSlot, cached_bundle, load_version, resolve_version, write_pointer
 from ._limits import DEFAULT_MAX_BODY, BodyLimit
 from ._predictor import OnnxPredictor
+from ._recalibrate import calibration_changed
 
 __all__ = ["create_app", "initial_predictor"]
 
@@ -61,7 +63,8 @@ def initial_predictor(source, *, workspace_dir=None, threads=None) -> tuple[Onnx
     """``(predictor, ref or None, started from the cache)`` for a bundle folder or a reference.
 
     A reference whose last-served bundle is cached starts from it (no MLflow import); the
-    follower then confirms the alias. Otherwise the alias is resolved and its bundle fetched.
+    follower then confirms the alias. Otherwise, or when the run's conformal calibration changed
+    since that bundle was served (``mlaas conformal RUN``), the alias is resolved and its bundle fetched.
     """
     path = Path(str(source))
     if (path / "model.onnx").is_file():
@@ -69,7 +72,9 @@ def initial_predictor(source, *, workspace_dir=None, threads=None) -> tuple[Onnx
     ref = str(source)
     cached = cached_bundle(ref, workspace_dir=workspace_dir)
     if cached is not None:
-        return OnnxPredictor(cached, threads=threads), ref, True
+        predictor = OnnxPredictor(cached, threads=threads)
+        if calibration_changed(predictor, workspace_dir=workspace_dir) is not True:
+            return predictor, ref, True
     found = resolve_version(ref, workspace_dir=workspace_dir)
     predictor = load_version(found, workspace_dir=workspace_dir, threads=threads)
     write_pointer(ref, predictor, workspace_dir=workspace_dir)
@@ -81,7 +86,7 @@ def create_app(source, *, follow: bool = True, interval: float = 0.5, max_batch:
                workspace_dir=None, on_swap=None, on_start=None, on_stop=None, freeze_gc: bool = True):
     """The ASGI app serving ``source``: a bundle folder, an :class:`OnnxPredictor`, or ``NAME@ALIAS`` / ``NAME/VERSION``.
 
-    A reference with an alias is followed (``follow``; polled every ``interval`` s, swapped when it
+    A reference with an alias (or a bare NAME, meaning ``NAME@champion``) is followed (``follow``; polled every ``interval`` s, swapped when it
     moves). ``max_batch``/``max_wait``: micro-batching; ``in_thread``: run the model in a worker
     thread; ``fast_path``: answer the hot routes below FastAPI; ``max_body``: the 413 limit in
     bytes; ``threads``: ONNX Runtime's intra-op threads. ``on_swap(predictor)``, ``on_start(served)``,
@@ -96,7 +101,7 @@ def create_app(source, *, follow: bool = True, interval: float = 0.5, max_batch:
     else:
         predictor, ref, _ = initial_predictor(source, workspace_dir=workspace_dir, threads=threads)
     served = Served(ModelSlot(predictor), ref=ref, max_batch=max_batch, max_wait=max_wait, in_thread=in_thread, max_body=max_body)
-    if ref is not None and follow and "@" in ref:
+    if ref is not None and follow and split_ref(ref)[1] is not None:  # NAME@ALIAS, and NAME (= NAME@champion)
         served.follower = Follower(ref, served.slot, interval=interval, workspace_dir=workspace_dir, threads=threads, on_swap=on_swap)
 
     @contextlib.asynccontextmanager

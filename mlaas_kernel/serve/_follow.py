@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ._endpoints import split_ref
 from ._predictor import OnnxPredictor
+from ._recalibrate import CALIBRATION_INTERVAL, calibration_changed, recalibrated
 
 __all__ = ["Follower", "ModelSlot", "cached_bundle", "load_version", "write_pointer"]
 
@@ -102,6 +103,10 @@ def store_stamp(files: list[Path] | None):
 class Follower:
     """Follows ``ref`` (``NAME@ALIAS``) for ``slot``: checks now, then every ``interval`` seconds, until ``stop()``.
 
+    Every ``calibration_interval`` seconds (the first time at the first poll) it also checks the
+    served run's conformal calibration (``_recalibrate``: a file hash, MLflow only when it changed)
+    and loads the same version again when ``mlaas conformal RUN`` gave it new sets.
+
     ``on_swap(predictor)`` is called after each swap. Registry or bundle errors keep the current
     version serving; each new error is printed once to stderr.
 
@@ -111,8 +116,10 @@ class Follower:
     each time (its first import for about 2 s), which slowed the requests served meanwhile.
     """
 
-    def __init__(self, ref: str, slot: ModelSlot, *, interval: float = 0.5, workspace_dir=None, threads=None, on_swap=None):
-        self.ref, self.slot, self.interval = ref, slot, interval
+    def __init__(self, ref: str, slot: ModelSlot, *, interval: float = 0.5, workspace_dir=None, threads=None, on_swap=None,
+                 calibration_interval: float = CALIBRATION_INTERVAL):
+        self.ref, self.slot, self.interval, self.calibration_interval = ref, slot, interval, calibration_interval
+        self._calibration_due = 0.0
         self.workspace_dir, self.threads, self.on_swap = workspace_dir, threads, on_swap
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mlaas-follow", daemon=True)
@@ -154,6 +161,9 @@ class Follower:
                 else:
                     self.check()
                     self._seen = stamp  # taken before the check: a write during it is seen next time
+                if time.monotonic() >= self._calibration_due:
+                    self._calibration_due = time.monotonic() + self.calibration_interval
+                    self.recalibrate()
             except Exception as exc:  # the registry or a bundle failed: keep serving what is loaded, say why once
                 message = f"{type(exc).__name__}: {exc}"
                 if message != self.last_error:
@@ -170,9 +180,25 @@ class Follower:
         self.last_error = None
         if found.version == self.slot.predictor.version and found.name == self.slot.predictor.name:
             return False
-        predictor = load_version(found, workspace_dir=self.workspace_dir, threads=self.threads)
+        self._swap(load_version(found, workspace_dir=self.workspace_dir, threads=self.threads))
+        return True
+
+    def recalibrate(self) -> bool:
+        """Load the served version again when its run's LAC calibration changed since it was loaded. True when it swapped."""
+        current = self.slot.predictor
+        if calibration_changed(current, workspace_dir=self.workspace_dir) is False:
+            return False
+        found = resolve_version(self.ref, workspace_dir=self.workspace_dir)
+        if (found.name, found.version) != (current.name, current.version):
+            return self.check()
+        predictor = recalibrated(current, found, workspace_dir=self.workspace_dir, threads=self.threads)
+        if predictor is None:
+            return False
+        self._swap(predictor)
+        return True
+
+    def _swap(self, predictor: OnnxPredictor) -> None:
         self.slot.swap(predictor)
         write_pointer(self.ref, predictor, workspace_dir=self.workspace_dir)
         if self.on_swap is not None:
             self.on_swap(predictor)
-        return True

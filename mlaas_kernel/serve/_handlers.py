@@ -140,7 +140,7 @@ def sets_note(predictor) -> str:
     """Why a classifier's answers carry no ``set``: its version has no conformal calibration, and how to add one."""
     run = predictor.metadata.get("run_id") or "RUN"
     return (f"no conformal calibration for version {predictor.version}, so no prediction sets: run `mlaas conformal {run}`, "
-            "then restart this endpoint (it reads the run's calibration when it starts)")
+            "and this endpoint serves its sets within 10 s (it checks the run's calibration every 10 s)")
 
 
 def predictions_body(predictor, out: np.ndarray, significance=None, *, sets=None, files=None) -> bytes:
