@@ -259,3 +259,26 @@ def test_bundle_is_built_once_atomically_and_follows_alias_changes(runs):
         t.join()
     assert not errors and got == [first] * 4 and json.loads((first / "serving.json").read_text())["run_id"] == runs["cnn"]
     assert sorted(p.name for p in first.parent.iterdir()) == ["1"]  # no temporary or stale folders left beside it
+
+
+def test_a_registered_forest_says_onnx_only_for_every_other_format_and_one_parity_tolerance(runs, tmp_path):
+    from mlaas_kernel import export, registry
+
+    v = registry.register(runs["reg"], workspace_dir=runs["root"])
+    assert v.name == "gpu-benchmarks-regression"
+    for fmt in ("tflite", "torchscript", "torch-export", "tensorrt"):  # the kind first: no "install the edge extra" for a forest
+        with pytest.raises(export.ExportError) as caught:
+            export.export_version(f"{v.name}@champion", fmt, out_dir=tmp_path / fmt, log=False, workspace_dir=runs["root"])
+        assert str(caught.value) == (f"model {v.name} is a tabular model (run {runs['reg']}): it exports to onnx only, "
+                                     f"without int8 (asked: {fmt})")
+        assert not (tmp_path / fmt).exists()
+    result = export.export_version(f"{v.name}@champion", "onnx", out_dir=tmp_path / "onnx", log=False, workspace_dir=runs["root"])
+    print("\n" + result.summary())
+    lines = result.summary().splitlines()
+    parity = [line for line in lines if "tolerance" in line]
+    assert len(parity) == 1 and parity[0] == lines[1], lines
+    share = result.max_abs_diff / result.relative_to
+    assert parity[0] == (f"  parity on 580 test rows at batch sizes {', '.join(map(str, result.batch_sizes))}: max |Δ| of the "
+                         f"predictions {result.max_abs_diff:.3g}, {share:.2e} of the largest prediction ({result.relative_to:,.6g}); "
+                         "tolerance 1e-05 of it (float32 trees against float64)"), parity
+    assert share < 1e-5 and result.relative_to > 1000  # G3Dmark scores run to the tens of thousands

@@ -48,14 +48,20 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
     compared: str = "probabilities"  # what max_abs_diff measures: "embedding vectors" for an embedding, "predictions" for a regressor
     accuracy_on: str | None = None  # the held-out items the accuracy is measured on, in words
+    relative_to: float | None = None  # a regressor's: its largest |prediction|, which the tolerance is a share of
+    rows: str = "held-out items"  # what parity ran on, in words
 
     def _parity_line(self) -> str:
+        head = f"  parity on {self.n_checked:,} {self.rows} at batch sizes {', '.join(map(str, self.batch_sizes))}: "
+        if self.relative_to is not None:  # one tolerance, relative to the largest prediction
+            share = self.max_abs_diff / self.relative_to
+            return (head + f"max |Δ| of the predictions {self.max_abs_diff:.3g}, {share:.2e} of the largest prediction "
+                    f"({self.relative_to:,.6g}); tolerance {self.tolerance / self.relative_to:.0e} of it (float32 trees against float64)")
         classes = ""
         if self.classes_checked:
             what = "classes by the kNN vote on the embeddings" if self.compared == "embedding vectors" else "predicted classes"
             classes = f", the same {what}" if self.same_class else f", {what} differ"
-        return (f"  parity on {self.n_checked:,} held-out items at batch sizes {', '.join(map(str, self.batch_sizes))}: "
-                f"max |Δ| of the {self.compared} {self.max_abs_diff:.2e} (tolerance {self.tolerance:.3g}){classes}")
+        return head + f"max |Δ| of the {self.compared} {self.max_abs_diff:.2e} (tolerance {self.tolerance:.3g}){classes}"
 
     def _int8_line(self) -> str:
         drop = round(self.accuracy_drop, 2)
@@ -92,6 +98,10 @@ def _check_args(fmt: str, int8: str | None) -> None:
         raise ExportError(f"int8 {int8!r}: expected one of {', '.join(MODES)}")
     if int8 is not None and fmt != "onnx":
         raise ExportError(f"int8 quantisation is for the onnx format (ONNX Runtime's quantiser), not {fmt}")
+
+
+def _check_packages(fmt: str) -> None:
+    """What ``fmt`` needs installed, for an image model (after the model's kind: a tabular one exports to onnx only)."""
     if fmt == "tflite":
         from ._tflite import available, install_message
 
@@ -170,10 +180,15 @@ def _tabular(loaded, v, fmt: str, out: Path, int8, check_n: int, workspace_dir) 
     if fmt != "onnx" or int8 is not None:
         raise ExportError(f"model {v.name} is a tabular model (run {loaded.run_id}): it exports to onnx only, without int8 "
                           f"(asked: {fmt}{' --int8 ' + int8 if int8 else ''})")
+    from ._tabular import REGRESSION_RTOL
+
+    out.mkdir(parents=True, exist_ok=True)
     ex = to_onnx(loaded, out / FILES["onnx"], check_n=check_n, workspace_dir=workspace_dir)
+    regressor = ex.output_name == "prediction"
+    # ex.notes holds only the parity sentence, which the parity line says: not repeated
     return ExportResult(v.name, int(v.version), v.run_id, fmt, [ex.path], ex.max_abs_diff, ex.same_class, ex.n_checked,
-                        ex.batch_sizes, ex.tolerance, ex.output_name != "prediction", notes=list(ex.notes),
-                        compared="probabilities" if ex.output_name != "prediction" else "predictions")
+                        ex.batch_sizes, ex.tolerance, not regressor, compared="predictions" if regressor else "probabilities",
+                        relative_to=ex.tolerance / REGRESSION_RTOL if regressor else None, rows="test rows")
 
 
 def _log(result: ExportResult, workspace_dir) -> None:
@@ -202,10 +217,11 @@ def export_version(ref, fmt: str = "onnx", *, int8: str | None = None, out_dir: 
     v = ref if isinstance(ref, registry.Version) else registry.resolve(ref, workspace_dir=workspace_dir)
     loaded = load_run_model(v.run_id, workspace_dir=workspace_dir)
     out = Path(out_dir) if out_dir is not None else workspace(workspace_dir) / "exports" / v.name / str(v.version) / fmt
-    out.mkdir(parents=True, exist_ok=True)
     if loaded.kind == "estimator":
         result = _tabular(loaded, v, fmt, out, int8, check_n, workspace_dir)
     else:
+        _check_packages(fmt)
+        out.mkdir(parents=True, exist_ok=True)
         x, y, data = _held_out(loaded, workspace_dir)
         checked = _image_format(loaded, fmt, out, x, check_n, workspace_dir)
         full, _ = _parity.batched(checked.run, x, 1 if fmt == "tflite" else _parity.BATCH)
