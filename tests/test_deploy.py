@@ -104,6 +104,11 @@ def test_the_folder_holds_the_image_recipe_the_bundle_and_the_manifests(deployme
     assert all(c["image"] == image for d in _docs(out / "deployment.yaml") if d["kind"] == "Deployment"
                for c in d["spec"]["template"]["spec"]["containers"])
     assert f"docker build -t {image} ." in (out / "README.md").read_text()
+    # the files name the command the user ran (the alias) and the version it resolved to, not a NAME/VERSION they never typed
+    said = f"`mlaas serve mnist-cnn@champion --export DIR` (mnist-cnn@champion was version {version.version})"
+    for name in ("Dockerfile", "deployment.yaml", "kserve-inferenceservice.yaml", "README.md"):
+        text = (out / name).read_text()
+        assert said in text and "mlaas serve mnist-cnn/" not in text, (name, text[:400])
 
 
 def test_manifests_pass_the_kubernetes_and_kserve_schemas(deployment):
@@ -204,6 +209,9 @@ def test_mlaas_serve_export_writes_the_folder(registered, env, tmp_path):
     assert done.returncode == 0, done.stderr
     assert {Path(p).name for p in done.stdout.split()} >= {"Dockerfile", "install.sh", "deployment.yaml", "kserve-inferenceservice.yaml"}
     assert (tmp_path / "out" / "model" / "model.onnx").read_bytes() == (registered[2] / "model.onnx").read_bytes()
+    v = json.loads((tmp_path / "out" / "model" / "version.json").read_text())["version"]
+    assert (f"# written by `mlaas serve mnist-cnn@champion --export DIR` (mnist-cnn@champion was version {v})"
+            in (tmp_path / "out" / "deployment.yaml").read_text())
 
 
 def _command(out: Path) -> list[str]:
@@ -304,3 +312,16 @@ def test_the_install_script_builds_an_environment_the_image_command_serves_from(
     assert str(pred["class"]) == str(here["classes"][0])
     assert [pred["probabilities"][str(c)] for c in OnnxPredictor(registered[2]).metadata["classes"]] == pytest.approx(
         here["probabilities"][0].tolist(), abs=1e-6)
+
+
+def test_the_written_by_line_names_what_the_user_gave():
+    from pathlib import Path
+
+    from mlaas_kernel.serve.deploy import _Model
+
+    def said(asked, folder=False):
+        return _Model("mnist-cnn", 3, "r" * 32, "mnist-cnn", Path("b"), asked, folder=folder).written_by()
+
+    assert said("mnist-cnn@champion") == "`mlaas serve mnist-cnn@champion --export DIR` (mnist-cnn@champion was version 3)"
+    assert said("mnist-cnn/3") == "`mlaas serve mnist-cnn/3 --export DIR`"
+    assert said("bundles/mnist", folder=True) == "`mlaas serve bundles/mnist --export DIR` (a bundle of mnist-cnn version 3)"

@@ -42,6 +42,16 @@ class _Model:
     run_id: str
     k8s_name: str  # the name as a Kubernetes object name (DNS-1123 label)
     bundle: Path
+    asked: str = ""  # the reference as the user gave it (``mnist-cnn@champion``), for the files' "written by" line
+    folder: bool = False  # ``asked`` is a bundle folder
+
+    def written_by(self) -> str:
+        """The command that wrote the files, as the user ran it, and the version it resolved to."""
+        asked = self.asked or f"{self.name}/{self.version}"
+        said = f"`mlaas serve {asked} --export DIR`"
+        if self.folder:
+            return f"{said} (a bundle of {self.name} version {self.version})"
+        return said if asked == f"{self.name}/{self.version}" else f"{said} ({asked} was version {self.version})"
 
 
 def write_deployment(ref, out_dir, *, image: str | None = None, port: int = 8080, workspace_dir=None,
@@ -101,7 +111,8 @@ def _model(ref, workspace_dir) -> _Model:
         name, version = str(info["name"]), info["version"]
     except (ValueError, KeyError, TypeError) as err:
         raise DeployError(f"{bundle / 'version.json'} does not hold a name and version: {err}") from None
-    return _Model(name, version, str(info.get("run_id", "")), k8s_name(name), bundle)
+    asked = f"{ref.name}/{ref.version}" if hasattr(ref, "version") and hasattr(ref, "name") else str(ref)
+    return _Model(name, version, str(info.get("run_id", "")), k8s_name(name), bundle, asked, folder=path is not None and path.is_dir())
 
 
 def _prepare_folder(out: Path, overwrite: bool) -> Path:
@@ -193,7 +204,7 @@ def _dockerfile(model: _Model, out: Path, port: int) -> Path:
     served = f"/models/{model.k8s_name}"
     cmd = json.dumps(["mlaas", "serve", served, "--host", "0.0.0.0", "--port", str(port)])  # a bundle folder, served as it is
     text = (_TEMPLATES / "Dockerfile.in").read_text().format(
-        name=model.name, version=model.version, run_id=model.run_id or "unknown", base=_base_image(),
+        name=model.name, version=model.version, run_id=model.run_id or "unknown", base=_base_image(), written_by=model.written_by(),
         served=served, port=port, cmd=cmd)
     path = out / "Dockerfile"
     path.write_text(text)
@@ -202,7 +213,7 @@ def _dockerfile(model: _Model, out: Path, port: int) -> Path:
 
 def _header(model: _Model, image: str, apply: str) -> str:
     return (f"# {model.name} version {model.version} (run {model.run_id or 'unknown'}), image {image}\n"
-            f"# written by `mlaas serve {model.name}/{model.version} --export DIR`; checked against Kubernetes {K8S_VERSION}\n"
+            f"# written by {model.written_by()}; checked against Kubernetes {K8S_VERSION}\n"
             f"# build and push the image first (see README.md here), then: {apply}\n")
 
 
@@ -220,7 +231,7 @@ def _yaml(path: Path, docs: list[dict], header: str) -> Path:
 def _readme(model: _Model, out: Path, image: str, port: int) -> Path:
     text = (_TEMPLATES / "README.md.in").read_text().format(
         name=model.name, version=model.version, run_id=model.run_id or "unknown", image=image, port=port,
-        k8s_name=model.k8s_name, k8s_version=K8S_VERSION)
+        k8s_name=model.k8s_name, k8s_version=K8S_VERSION, written_by=model.written_by())
     path = out / "README.md"
     path.write_text(text)
     return path
