@@ -50,3 +50,27 @@ def make_embedding_bundle(folder, *, dim: int = 8, name: str = "mnist-embedding"
     (folder / "serving.json").write_text(json.dumps(serving))
     (folder / "version.json").write_text(json.dumps({"name": name, "version": version, "run_id": "test", "aliases": ["champion"]}))
     return folder
+
+
+TABULAR = {"numeric": {"G2Dmark": 500.0, "TDP": 150.0}, "categorical": {"brand": ["AMD", "NVIDIA", "missing"]}, "missing": "missing"}
+
+
+def make_tabular_bundle(folder, *, name: str = "gpu-linear", version: int = 1) -> Path:
+    """A linear regressor over encoded rows, ``G2Dmark + 10 TDP + 1000 brand_AMD + 2000 brand_NVIDIA``, with the raw
+    columns G2Dmark, TDP, brand and the encoding (medians 500 and 150; brand one-hot) in serving.json."""
+    import torch
+
+    features = ["G2Dmark", "TDP", "brand_AMD", "brand_NVIDIA", "brand_missing"]
+    graph = torch.nn.Linear(len(features), 1, bias=False)
+    with torch.no_grad():
+        graph.weight.copy_(torch.tensor([[1.0, 10.0, 1000.0, 2000.0, 0.0]]))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(graph.eval(), (torch.zeros(2, len(features)),), str(folder / "model.onnx"), input_names=["input"],
+                      output_names=["prediction"], dynamic_axes={"input": {0: "batch"}, "prediction": {0: "batch"}}, dynamo=False)
+    serving = {"kind": "tabular", "task": "regression", "input_shape": [len(features)], "classes": [], "features": features,
+               "raw_features": ["G2Dmark", "TDP", "brand"], "encoding": TABULAR, "dataset": "gpu-benchmarks", "run_id": "test",
+               "parity": {}, "conformal": None}
+    (folder / "serving.json").write_text(json.dumps(serving))
+    (folder / "version.json").write_text(json.dumps({"name": name, "version": version, "run_id": "test", "aliases": ["champion"]}))
+    return folder

@@ -300,7 +300,8 @@ def test_mlaas_predict_a_folder_and_a_csv_writes_the_table_and_the_accuracy(endp
     assert done.returncode == 2 and "bad.png): cannot be decoded" in done.stderr and not (tmp_path / "s.csv").exists(), done.stderr
     done = mlaas("predict", "mnist-cnn@champion", str(folder), "--out", str(tmp_path / "r.csv"), "--batch", "16", env=env)
     assert done.returncode == 0, done.stderr
-    assert f"skipped {labels[0]}/bad.png: files[" in done.stderr and "cannot be decoded as a PNG or JPEG image" in done.stderr, done.stderr
+    assert f"skipped {labels[0]}/bad.png: cannot be decoded as a PNG or JPEG image" in done.stderr, done.stderr
+    assert "files[" not in done.stderr, done.stderr  # the request's own field name is not the user's
     assert "40 predictions by version 1 written to" in done.stdout and "1 file(s) skipped" in done.stdout, done.stdout
     table = pd.read_csv(tmp_path / "r.csv")
     assert list(table.columns) == ["file", "class", "confidence", "set", "version", "label", "correct"] and len(table) == 40
@@ -312,6 +313,8 @@ def test_mlaas_predict_a_folder_and_a_csv_writes_the_table_and_the_accuracy(endp
     frame.to_csv(tmp_path / "digits.csv", index=False)
     done = mlaas("predict", f"127.0.0.1:{endpoint['port']}", str(tmp_path / "digits.csv"), "--out", str(tmp_path / "c.csv"), "--quiet", env=env)
     assert done.returncode == 0, done.stderr
+    low, high = frame.iloc[:, 1:].to_numpy().min(), frame.iloc[:, 1:].to_numpy().max()
+    assert f"digits.csv: pixel values range {low:g}..{high:g}: divided by 255 (the model takes intensities in 0..1)" in done.stderr
     rows = pd.read_csv(tmp_path / "c.csv")
     assert rows["class"].tolist() == table.sort_values("file", key=lambda f: f.str.extract(r"(\d+)\.png")[0].astype(int))["class"].tolist()
     assert f"accuracy {accuracy:.2%}" in done.stdout
@@ -509,3 +512,38 @@ def test_a_calibration_made_after_register_is_served_by_a_restart_and_by_the_run
     assert answer["version"] == 2 and "notes" not in answer and answer["significance"] > 0, answer
     log = endpoint["log"].read_text()
     assert "mnist-cnn@champion version 2 now answers with prediction sets" in log, log[-2000:]
+
+
+def test_a_tabular_endpoint_takes_raw_rows_refuses_an_unknown_category_and_says_what_it_filled_in(tmp_path):
+    """/predict and `mlaas predict CSV` take the raw columns (serving.json's raw_features), as the model was trained on."""
+    import pandas as pd
+
+    from _serve_bundle import make_tabular_bundle
+
+    bundle = make_tabular_bundle(tmp_path / "lin")
+    port = free_port()
+    env = _env(tmp_path / "ws")
+
+    def post(*rows):
+        status, body, _ = _request(port, "POST", "/predict", json.dumps({"instances": list(rows)}).encode())
+        return status, json.loads(body)
+
+    pd.DataFrame({"G2Dmark": [100, None], "TDP": [5, 5], "brand": ["AMD", "NVIDIA"]}).to_csv(tmp_path / "raw.csv", index=False)
+    pd.DataFrame({"G2Dmark": [100], "TDP": [5]}).to_csv(tmp_path / "short.csv", index=False)
+    with serving([sys.executable, "-m", "mlaas_kernel", "serve", str(bundle), "--port", str(port)], f"http://127.0.0.1:{port}/ready",
+                 env=env, cwd=tmp_path, log=tmp_path / "log"):
+        known = post({"G2Dmark": 100, "TDP": 5, "brand": "AMD"})
+        unknown = post({"G2Dmark": 100, "TDP": 5, "brand": "AMD"}, {"G2Dmark": 100, "TDP": 5, "brand": "Foo"})
+        filled = post({"G2Dmark": 100, "TDP": None, "brand": "NVIDIA"}, {"G2Dmark": None, "TDP": None, "brand": None})
+        done = mlaas("predict", f"127.0.0.1:{port}", str(tmp_path / "raw.csv"), "--out", str(tmp_path / "p.csv"), "--quiet", env=env)
+        short = mlaas("predict", f"127.0.0.1:{port}", str(tmp_path / "short.csv"), "--out", str(tmp_path / "q.csv"), env=env)
+    assert known == (200, {"model": "gpu-linear", "version": 1, "predictions": [{"prediction": 1150.0}]}), known
+    assert unknown[0] == 422 and unknown[1]["error"] == ("instances[1]: brand is 'Foo', a category the model was not trained on; "
+                                                         "known categories: ['AMD', 'NVIDIA']"), unknown
+    assert filled[0] == 200 and [p["prediction"] for p in filled[1]["predictions"]] == [100 + 1500 + 2000, 500 + 1500], filled
+    assert filled[1]["notes"] == {"imputed": "missing values: brand (row 1) taken as the category 'missing'; G2Dmark (row 1) "
+                                             "filled with the training median 500; TDP (rows 0, 1) filled with the training median 150"}
+    assert done.returncode == 0, done.stderr
+    assert pd.read_csv(tmp_path / "p.csv")["class"].tolist() == [1150.0, 500 + 50 + 2000]  # the empty cell: the median
+    assert short.returncode == 2 and "short.csv: missing column(s) ['brand']; the model takes the columns ['G2Dmark', 'TDP', 'brand']" \
+        in short.stderr, short.stderr

@@ -142,6 +142,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     atomic_write(args.out, lambda tmp: result.table.to_csv(tmp, index=False))
     versions = sorted(set(result.table["version"].astype(str)))
+    for line in result.said or ():
+        print(line, file=sys.stderr)
     for name, why in result.skipped or ():
         print(f"skipped {name}: {why}", file=sys.stderr)
     skipped = f"; {len(result.skipped)} file(s) skipped (listed above; --strict stops at the first)" if result.skipped else ""

@@ -28,6 +28,7 @@ class BatchResult:
     accuracy: float | None
     n: int
     skipped: list = None  # (file, why) of the files the endpoint could not decode
+    said: list = None  # what was done to the input on the way (a CSV's 0..255 pixels divided by 255)
 
 
 def _images(folder: Path) -> tuple[list[Path], list | None]:
@@ -39,7 +40,7 @@ def _images(folder: Path) -> tuple[list[Path], list | None]:
     return files, labels
 
 
-def _rows(path: Path, meta: dict):
+def _rows(path: Path, meta: dict, said: list):
     """(row names, batches' payload maker, labels) from a CSV: tabular rows by feature, or pixel columns."""
     import pandas as pd
 
@@ -52,18 +53,23 @@ def _rows(path: Path, meta: dict):
     label = next((c for c in frame.columns if str(c).lower() in LABEL_COLUMNS), None)
     labels = frame[label].tolist() if label is not None else None
     data = frame.drop(columns=[label]) if label is not None else frame
-    if meta.get("kind") == "tabular":
-        missing = [f for f in meta.get("features", []) if f not in data.columns]
+    if meta.get("kind") == "tabular":  # raw columns (categories as text) when the model encodes them, as /predict takes
+        columns = list(meta.get("raw_features") or meta.get("features", [])) if meta.get("encoding") else meta.get("features", [])
+        missing = [f for f in columns if f not in data.columns]
         if missing:
-            raise ServeInputError(f"{path}: missing feature column(s) {missing}; the model's features are {meta.get('features')}")
-        return data[meta["features"]], labels
+            raise ServeInputError(f"{path}: missing column(s) {missing}; the model takes the columns {columns}")
+        return data[columns], labels
     size = int(np.prod(meta["input_shape"]))
     numeric = data.select_dtypes("number")
     if numeric.shape[1] != size:
         raise ServeInputError(f"{path}: {numeric.shape[1]} numeric pixel column(s) besides the label; the model takes "
                               f"{size} ({' x '.join(map(str, meta['input_shape']))}), one column per pixel")
     pixels = numeric.to_numpy(dtype=np.float32)
-    return (pixels / 255.0 if pixels.max(initial=0) > 1.0 else pixels), labels
+    if pixels.max(initial=0) > 1.0:  # /predict refuses pixels outside 0..1; a CSV of raw 0..255 pixels is common
+        said.append(f"{path}: pixel values range {pixels.min(initial=0):g}..{pixels.max(initial=0):g}: divided by 255 "
+                    "(the model takes intensities in 0..1)")
+        pixels = pixels / 255.0
+    return pixels, labels
 
 
 def _chunks(n: int, batch: int):
@@ -84,7 +90,8 @@ def _images_skipping(client, files: list, names: list, skipped: list, strict: bo
             if strict or found is None or int(found.group(1)) >= len(files):
                 raise
             i = int(found.group(1))
-            skipped.append((names[i], str(exc).split(": 422 ", 1)[1]))
+            why = str(exc).split(": 422 ", 1)[1]
+            skipped.append((names[i], re.sub(r"^files\[\d+\] \([^)]*\): ", "", why)))  # the request's own field: not the user's
             del files[i], names[i]
     return {"predictions": []}, []
 
@@ -100,13 +107,14 @@ def predict_source(client, source, *, batch: int = 64, progress: bool = True, st
     if not path.exists():
         raise ServeInputError(f"{source}: no such file or folder (give a folder of PNG/JPEG images or a CSV)")
     meta = client.metadata()
+    said = []
     if path.is_dir():
         files, labels = _images(path)
         names = [str(p.relative_to(path)) for p in files]
         skipped = []
         send = lambda a, b: _images_skipping(client, files[a:b], names[a:b], skipped, strict)  # noqa: E731
     elif path.suffix.lower() == ".csv":
-        rows, labels = _rows(path, meta)
+        rows, labels = _rows(path, meta, said)
         names, skipped = [str(i) for i in range(len(rows))], []
         send = (lambda a, b: client.predict_rows(rows.iloc[a:b])) if hasattr(rows, "iloc") else (lambda a, b: client.predict_arrays(rows[a:b]))
     else:
@@ -128,7 +136,7 @@ def predict_source(client, source, *, batch: int = 64, progress: bool = True, st
     if labels is not None and meta.get("task") != "embedding":  # an embedding has no class to compare
         table["correct"] = table["class"].astype(str) == table["label"].astype(str)
         accuracy = float(table["correct"].mean())
-    return BatchResult(table, accuracy, len(table), skipped)
+    return BatchResult(table, accuracy, len(table), skipped, said)
 
 
 def _record(name: str, item: dict, version) -> dict:

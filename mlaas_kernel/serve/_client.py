@@ -93,6 +93,8 @@ class EndpointClient:
 
     def predict_rows(self, rows, *, significance: float | None = None) -> dict:
         """Predictions for tabular rows: a DataFrame or a list of ``{feature: value}`` records."""
+        if hasattr(rows, "to_dict"):  # a CSV's empty cells (NaN) sent as null: the endpoint fills them in as training did
+            rows = rows.astype(object).where(rows.notna(), None)
         records = rows.to_dict(orient="records") if hasattr(rows, "to_dict") else list(rows)
         return self._post_json("/predict" + self._query(significance), {"instances": records})
 

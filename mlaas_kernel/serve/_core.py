@@ -68,9 +68,10 @@ class Served:
         async def work():
             payload = parse_body(body)
             level = query_significance(query, payload)
-            x = batch_of(payload, self.predictor)
+            notes = {}
+            x = batch_of(payload, self.predictor, notes)
             out, sets, predictor = await self.batcher.submit(x)
-            return 200, predictions_body(predictor, out, level, sets=sets), ()
+            return 200, predictions_body(predictor, out, level, sets=sets, notes=notes), ()
         return await self._guarded(work)
 
     async def predict_images(self, files: list[tuple[str, bytes]], query: bytes) -> Answer:

@@ -59,7 +59,7 @@ def query_significance(query: bytes | str, payload=None) -> float | None:
     return None
 
 
-def _records(rows: list, predictor) -> list | np.ndarray:
+def _records(rows: list, predictor, notes: dict | None = None) -> list | np.ndarray:
     """Tabular records ``{feature: value}`` as the model's input rows; a missing or extra feature is named.
 
     With an ``encoding`` in serving.json the records hold raw columns (categories as text), encoded
@@ -83,6 +83,11 @@ def _records(rows: list, predictor) -> list | np.ndarray:
     if not meta.get("encoding"):
         return out
     from ..export import ExportError, encode_rows
+    from ._tabular import check_rows
+
+    found = check_rows(meta, rows)  # an unknown category refused; values filled in with the median named
+    if notes is not None:
+        notes.update(found)
 
     try:
         return encode_rows(meta, rows)
@@ -90,8 +95,9 @@ def _records(rows: list, predictor) -> list | np.ndarray:
         raise ServeInputError(f"instances: {exc}") from None
 
 
-def batch_of(payload, predictor) -> np.ndarray:
-    """The checked float32 batch in a /predict body: ``{"instances": [...]}`` or ``{"inputs": [...]}``."""
+def batch_of(payload, predictor, notes: dict | None = None) -> np.ndarray:
+    """The checked float32 batch in a /predict body: ``{"instances": [...]}`` or ``{"inputs": [...]}``; ``notes``
+    (a dict) gets what the answer should say about the input (``imputed``: tabular values filled in)."""
     if not isinstance(payload, dict):
         raise ServeInputError(f"body: expected a JSON object {{\"instances\": [...]}}, got a JSON {type(payload).__name__}")
     field = "instances" if "instances" in payload else "inputs" if "inputs" in payload else None
@@ -101,7 +107,7 @@ def batch_of(payload, predictor) -> np.ndarray:
     if not isinstance(rows, list):
         raise ServeInputError(f"{field}: expected a list of items, got a JSON {type(rows).__name__}")
     if predictor.kind == "tabular" and rows and isinstance(rows[0], dict):
-        rows = _records(rows, predictor)
+        rows = _records(rows, predictor, notes)
     elif rows and any(isinstance(r, dict) for r in rows):
         raise ServeInputError(f"{field}: records {{feature: value}} are for tabular models; this one takes arrays "
                               f"of shape [N, {', '.join(map(str, predictor.input_shape))}]")
@@ -143,9 +149,9 @@ def sets_note(predictor) -> str:
             "and this endpoint serves its sets within 10 s (it checks the run's calibration every 10 s)")
 
 
-def predictions_body(predictor, out: np.ndarray, significance=None, *, sets=None, files=None) -> bytes:
+def predictions_body(predictor, out: np.ndarray, significance=None, *, sets=None, files=None, notes=None) -> bytes:
     """The /predict answer: ``{"model", "version", "predictions": [...]}`` (with ``file`` per item for uploads);
-    ``sets``: the rows' sets at the bundle's level when already computed."""
+    ``sets``: the rows' sets at the bundle's level when already computed; ``notes``: said about the input."""
     import orjson
 
     items = _items(predictor, out, significance, sets)
@@ -158,4 +164,6 @@ def predictions_body(predictor, out: np.ndarray, significance=None, *, sets=None
         answer["significance"] = level
     elif predictor.task == "classification":
         answer["notes"] = {"sets": sets_note(predictor)}
+    if notes:
+        answer["notes"] = {**answer.get("notes", {}), **notes}
     return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -16,7 +16,8 @@ _ITEM = {"type": "object", "properties": {
 _PREDICTIONS = {"type": "object", "required": ["model", "version", "predictions"], "properties": {
     "model": {"type": "string"}, "version": {"type": ["integer", "string", "null"]}, "significance": {"type": "number"},
     "notes": {"type": "object", "additionalProperties": {"type": "string"},
-              "description": "what the answer lacks and why, e.g. sets: no conformal calibration for this version"},
+              "description": "what the answer lacks and why, e.g. sets: no conformal calibration for this version; "
+                             "imputed: tabular values missing in the input, filled in as training did (the median)"},
     "predictions": {"type": "array", "items": _ITEM}}}
 
 
@@ -25,7 +26,7 @@ def _json(schema: dict) -> dict:
 
 
 ERRORS = {"400": {"description": "not JSON", **_json(_ERROR)}, "413": {"description": "body over the size limit", **_json(_ERROR)},
-          "422": {"description": "wrong shape, dtype, NaN/inf, a missing field or feature", **_json(_ERROR)}}
+          "422": {"description": "wrong shape, dtype, NaN/inf, a missing field or feature, a category the model does not know", **_json(_ERROR)}}
 
 def _nested(shape) -> dict:
     if not shape:
