@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["EMBEDDING", "NO_MODEL", "Playground", "PlaygroundError", "Prediction", "default_ref", "feature_names", "find_endpoint", "form_fields",
-           "model_kind", "model_names", "page_parameters", "probability_figure", "summaries", "unshowable"]
+           "model_kind", "model_names", "no_set_note", "page_parameters", "probability_figure", "summaries", "unshowable"]
 
 NO_MODEL = ("No registered model yet. Train one (`mlaas train mnist --epochs 1` prints its run id), then register "
             "the run: `mlaas models register RUN`. The first version of a name becomes its champion, which this page shows.")
@@ -47,6 +47,7 @@ class Prediction:
     significance: float | None = None
     value: float | None = None  # a regression's prediction
     note: str = ""  # why the endpoint was not used, when one was asked for
+    set_note: str = ""  # why a classifier's answer has no conformal set (its version has no calibration)
 
     def source_text(self) -> str:
         """Where the answer came from: ``via endpoint URL (version 3)`` or ``in process, no endpoint running``."""
@@ -67,6 +68,8 @@ class Prediction:
         if self.set is not None:
             level = f" at {1 - self.significance:.0%} coverage" if self.significance is not None else ""
             text += f"; conformal set{level}: {{{', '.join(self.set)}}}" + (" (empty: nothing fits well enough)" if not self.set else "")
+        elif self.set_note:
+            text += f"; {self.set_note}"
         return text
 
 
@@ -298,7 +301,16 @@ def _from_local(out: dict, meta: dict, note: str) -> Prediction:
     sets = out.get("sets")
     pred.set = [str(c) for c in sets[0]] if sets is not None else None
     pred.significance = _significance(meta)
+    if pred.set is None:
+        pred.set_note = no_set_note(meta)
     return pred
+
+
+def no_set_note(meta: dict) -> str:
+    """Why an in-process answer has no conformal set, and how to get one (the endpoint says the same in ``notes.sets``)."""
+    run = meta.get("run_id") or "RUN"
+    return (f"no conformal set: version {_version_fields(meta)[1]} has no conformal calibration (`mlaas conformal {run}` "
+            "adds one; reopen this page after it)")
 
 
 def _from_response(answer: dict, meta: dict, url: str) -> Prediction:
@@ -315,6 +327,9 @@ def _from_response(answer: dict, meta: dict, url: str) -> Prediction:
     pred.predicted = str(first["class"])
     pred.set = [str(c) for c in first["set"]] if first.get("set") is not None else None
     pred.significance = _significance(meta)
+    if pred.set is None:
+        why = (answer.get("notes") or {}).get("sets") or (meta.get("notes") or {}).get("sets")
+        pred.set_note = str(why or "")
     return pred
 
 

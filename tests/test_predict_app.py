@@ -18,7 +18,7 @@ from conftest import free_port
 def registered(tmp_path_factory):
     """A workspace with MNIST and the GPU table: the page as it was before any model was registered,
     then a 1-epoch CNN calibrated for LAC sets (mnist-cnn, version 1, champion), a small G3Dmark
-    forest (gpu-g3dmark, version 1, champion), and, on a 200-label snapshot (seconds to train), a
+    forest (gpu-benchmarks-regression, version 1, champion), and, on a 200-label snapshot (seconds to train), a
     second CNN (mnist-cnn version 2, challenger) and a siamese embedding (mnist-embedding)."""
     from mlaas_kernel import conformal, data, registry
     from mlaas_kernel.evaluate import TabularTask
@@ -39,7 +39,7 @@ def registered(tmp_path_factory):
         registry.register(run.run_id, "mnist-cnn", check_n=200)
         forest = TabularRegressor(n_estimators=10, random_state=0)
         reg_run, _ = TabularTask.gpu_g3dmark().fit_and_log(forest, name="g3d")
-        registry.register(reg_run, "gpu-g3dmark", check_n=200)
+        registry.register(reg_run, check_n=200)  # the name registering 04b's run gives
         ds, store = data.load("mnist"), LabelStore()
         for item in split_dataset(ds)[0][:200]:
             store.label("mnist", int(item), str(ds.labels()[item]), annotator="test")
@@ -114,6 +114,12 @@ def test_a_drawing_is_predicted_in_process_with_its_set(ws):
         assert "90% coverage" in app.result.value
     spec = app.chart.outputs[0]["data"]["application/vnd.plotly.v1+json"]
     assert len(spec["data"][0]["x"]) == 10 and spec["layout"]["title"]["text"].startswith(f"Probabilities: class {pred.predicted}")
+    assert app.chart.layout.display is None and app.form.layout.display is None  # the form's place names the tabular models
+    assert "Tabular models registered here: <code>gpu-benchmarks-regression</code>" in app.form.children[0].value
+    app.choose("mnist-cnn", "/2")  # no calibration: the answer says why there is no set
+    app.canvas.draw(images[0])
+    assert app.last.set is None and app.last.version == 2
+    assert ("; no conformal set: version 2 has no conformal calibration (`mlaas conformal " in app.result.value), app.result.value
     app.canvas.clear()
     assert app.result.value == "" and "draw a digit" in json.dumps(app.chart.outputs[0]["data"])
     bad = app.upload_bytes(b"not an image", "note.txt")
@@ -126,7 +132,7 @@ def test_an_embedding_model_is_not_listed_and_said_plainly_when_asked_for(ws):
     from mlaas_widgets import PredictApp
 
     app = PredictApp(model="mnist-embedding")
-    assert sorted(app.picker.options) == ["gpu-g3dmark", "mnist-cnn"]  # the page shows classifiers and tabular models
+    assert sorted(app.picker.options) == ["gpu-benchmarks-regression", "mnist-cnn"]  # the page shows classifiers and tabular models
     assert "mnist-embedding is an embedding model: it answers with a vector" in app.header.value
     assert app.ref == "mnist-cnn@champion"
     app.canvas.draw(_digits(1)[0][0])
@@ -147,6 +153,22 @@ def test_an_endpoint_of_an_embedding_is_said_plainly(ws, tmp_path):
     assert f"mnist-embedding (at http://127.0.0.1:{port}) is an embedding model: it answers with a vector" in app.header.value
     assert app.session is None
     assert app.upload_bytes(b"not looked at") is None and app.result.value == ""
+
+
+def test_an_endpoints_answer_without_a_set_says_why(ws, tmp_path):
+    import os
+
+    from conftest import REPO
+    from mlaas_widgets import PredictApp
+
+    port = free_port()
+    env = {**os.environ, "MLAAS_WORKSPACE": str(ws["root"])}
+    cmd = [sys.executable, "-m", "mlaas_kernel", "serve", "mnist-cnn/2", "--port", str(port)]  # version 2: not calibrated
+    with serving(cmd, f"http://127.0.0.1:{port}/ready", env=env, cwd=REPO, log=tmp_path / "serve.log"):
+        app = PredictApp(model="mnist-cnn", alias="2", endpoint=f"http://127.0.0.1:{port}")
+        app.canvas.draw(_digits(1)[0][0])
+    assert app.last.via == "endpoint" and app.last.version == 2 and app.last.set is None
+    assert "no conformal calibration for version 2, so no prediction sets: run `mlaas conformal " in app.result.value, app.result.value
 
 
 def test_the_header_and_versions_follow_a_promote_made_while_the_page_is_open(ws):
@@ -172,9 +194,9 @@ def test_the_header_and_versions_follow_a_promote_made_while_the_page_is_open(ws
 def test_the_page_opens_on_an_image_classifier_a_tour_model_too():
     from mlaas_kernel.playground import default_ref
 
-    assert default_ref(["gpu-g3dmark", "mnist-cnn-tour", "mnist-cnn"]) == "mnist-cnn@champion"
-    assert default_ref(["gpu-g3dmark", "mnist-cnn-tour"]) == "mnist-cnn-tour@champion"  # notebook 09's model alone
-    assert default_ref(["gpu-g3dmark"], kind="image") == "gpu-g3dmark@champion" and default_ref([]) is None
+    assert default_ref(["gpu-benchmarks-regression", "mnist-cnn-tour", "mnist-cnn"]) == "mnist-cnn@champion"
+    assert default_ref(["gpu-benchmarks-regression", "mnist-cnn-tour"]) == "mnist-cnn-tour@champion"  # notebook 09's model alone
+    assert default_ref(["gpu-benchmarks-regression"], kind="image") == "gpu-benchmarks-regression@champion" and default_ref([]) is None
 
 
 def test_page_parameters_come_from_the_url_query(monkeypatch):
@@ -182,9 +204,9 @@ def test_page_parameters_come_from_the_url_query(monkeypatch):
 
     monkeypatch.delenv("VOILA_KERNEL_ID", raising=False)
     monkeypatch.delenv("VOILA_PREHEAT", raising=False)
-    monkeypatch.setenv("QUERY_STRING", "model=gpu-g3dmark&alias=&endpoint=http%3A%2F%2F127.0.0.1%3A9&other=1")
+    monkeypatch.setenv("QUERY_STRING", "model=gpu-benchmarks-regression&alias=&endpoint=http%3A%2F%2F127.0.0.1%3A9&other=1")
     assert playground.page_parameters(model="", alias="champion", endpoint="") == {
-        "model": "gpu-g3dmark", "alias": "champion", "endpoint": "http://127.0.0.1:9"}  # empty and unknown keys ignored
+        "model": "gpu-benchmarks-regression", "alias": "champion", "endpoint": "http://127.0.0.1:9"}  # empty and unknown keys ignored
 
 
 def test_an_asked_for_endpoint_that_does_not_answer_falls_back_in_process(ws):
@@ -218,8 +240,9 @@ def test_the_tabular_model_gets_a_form_with_training_medians(ws):
     from mlaas_kernel.evaluate import TabularTask
     from mlaas_widgets import PredictApp
 
-    app = PredictApp(model="gpu-g3dmark")
+    app = PredictApp(model="gpu-benchmarks-regression")
     assert app.form.layout.display is None and app.canvas.layout.display == "none"
+    assert app.chart.layout.display == "none" and app.result.layout.display == "none"  # no empty "draw a digit" chart above the form
     fields = {f.description: f for f in app.form_fields}
     X_train = TabularTask.gpu_g3dmark().split()[0]
     assert list(fields) == ["G2Dmark", "log_price", "TDP", "age", "brand", "primary_category"]
@@ -229,7 +252,7 @@ def test_the_tabular_model_gets_a_form_with_training_medians(ws):
     pred = app.predict_form()
     row = pd.DataFrame([{name: f.value for name, f in fields.items()}])
     assert pred.value == pytest.approx(float(ws["forest"].predict(row)[0]), rel=1e-5)
-    assert f"predicted {pred.value:,.1f}" in app.form_result.value and "gpu-g3dmark version 1 (champion)" in app.form_result.value
+    assert f"predicted {pred.value:,.1f}" in app.form_result.value and "gpu-benchmarks-regression version 1 (champion)" in app.form_result.value
 
 
 @pytest.mark.notebook

@@ -69,6 +69,7 @@ class PredictApp:
             self.session = None
             self.header.value = _empty(self.hidden)
             self.canvas.layout.display = self.upload.layout.display = self.form.layout.display = "none"
+            self.chart.layout.display = "none"
             return
         self._asked = self.hidden.get(model, "")  # a model asked for by name that this page cannot show: said plainly
         name = model if model in self.summaries else playground.default_ref(list(self.summaries)).split("@")[0]
@@ -117,13 +118,17 @@ class PredictApp:
         tabular = self.meta.get("kind") == "tabular"
         self._seen = ()
         self.header.value = _header(self.ref, self.meta, tabular, self._asked)
-        self.canvas.layout.display = self.upload.layout.display = "none" if tabular else None
-        self.form.layout.display = None if tabular else "none"
+        # a tabular model has no image to draw and no chart: its answer is the form's
+        self.canvas.layout.display = self.upload.layout.display = self.chart.layout.display = "none" if tabular else None
+        self.result.layout.display = "none" if tabular else None
+        self.form.layout.display = None  # a tabular model's form, or which tabular models there are
         self.result.value = ""
         self.chart.show(playground.probability_figure(None))
         if tabular:
             self._form.build(self.meta)
-        elif self.canvas.pixels:
+            return
+        self._form.hint(_tabular_hint(self.summaries))
+        if self.canvas.pixels:
             self._on_drawing()
 
     # predictions -------------------------------------------------------------------------------
@@ -190,6 +195,7 @@ class _RowForm:
         self.fields: list = []
         self.result: W.HTML | None = None
         self.button: W.Button | None = None
+        self._hint = W.HTML()  # made with the page's other widgets (see PredictApp.__init__)
         self._on_predict = on_predict
 
     def build(self, meta: dict) -> None:
@@ -208,6 +214,14 @@ class _RowForm:
         self.fields = fields
         self.result.value = ""
         self.box.children = [*fields, self.button, self.result]
+
+    def hint(self, text: str) -> None:
+        """The box without a form (an image model is picked): ``text`` says which tabular models there are."""
+        if self._hint is None:
+            self._hint = W.HTML()
+        self._hint.value = text
+        self.fields = []
+        self.box.children = [self._hint]
 
     def values(self) -> dict:
         return {f.description: f.value for f in self.fields}
@@ -235,6 +249,16 @@ def _listing(workspace_dir) -> tuple[dict, dict]:
     listed = playground.summaries(workspace_dir=workspace_dir)
     hidden = {m.name: why for m in listed if (why := playground.unshowable(m))}  # embeddings: nothing to draw
     return {m.name: m for m in listed if m.name not in hidden}, hidden
+
+
+def _tabular_hint(summaries: dict) -> str:
+    """Which registered tabular models the form can show (their real names, from the registry), or how to make one."""
+    names = sorted(n for n, m in summaries.items() if playground.model_kind(m) == "estimator")
+    if names:
+        listed = ", ".join(f"<code>{html.escape(n)}</code>" for n in names)
+        return f"<span class='mlaas-predict-tabular'>Tabular models registered here: {listed}. Pick one above for its form.</span>"
+    return ("<span class='mlaas-predict-tabular'>No tabular model registered yet: run notebook 04b, then register its run "
+            "(<code>mlaas models register RUN</code>; a G3Dmark regression becomes <code>gpu-benchmarks-regression</code>).</span>")
 
 
 def _empty(hidden: dict) -> str:
