@@ -307,7 +307,7 @@ def test_a_run_calibrated_after_registering_has_its_sets_in_the_bundle_from_the_
     assert main(["conformal", runs["snap"], "--significance", "0.1"]) == 0
     said = capsys.readouterr().out.splitlines()[-1]
     assert said == ("the registered versions of this run (mnist-cnn/2) serve these sets (at significance 0.1 unless a request asks "
-                    "another) from the next `mlaas serve` start; an endpoint running now keeps the sets it loaded until restarted"), said
+                    "another): an endpoint serving them now picks them up within 10 s, a new `mlaas serve` at its start"), said
     assert export.bundle("mnist-cnn/2") == first and (first / "model.onnx").stat().st_mtime_ns == stamp  # serving.json only
     meta = json.loads((first / "serving.json").read_text())
     assert meta["conformal"] == conformal.load_calibration(runs["snap"]).to_dict() and len(meta["conformal_sha256"]) == 64
