@@ -14,9 +14,14 @@ def module_workspace(tmp_path_factory, name: str, datasets: tuple[str, ...] = ()
 
     root = tmp_path_factory.mktemp(name) / "workspace"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLAAS_WORKSPACE", str(root))
-        mp.setenv("MLAAS_OFFLINE", "1")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        use_workspace(mp, root)
         for dataset in datasets:
             data.ingest(dataset, progress=False)
         yield root
+
+
+def use_workspace(monkeypatch, root) -> None:
+    """Point this process at workspace ``root``: offline, and its own MLflow store (no inherited tracking URI)."""
+    monkeypatch.setenv("MLAAS_WORKSPACE", str(root))
+    monkeypatch.setenv("MLAAS_OFFLINE", "1")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

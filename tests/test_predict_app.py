@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from _servers import serving
+from _workspace import module_workspace, use_workspace
 from conftest import free_port
 
 
@@ -26,13 +27,7 @@ def registered(tmp_path_factory):
     from mlaas_kernel.train import TabularRegressor, TrainingWarning, load_model, split_dataset, train_dataset, train_embedding
     from mlaas_widgets import PredictApp
 
-    root = tmp_path_factory.mktemp("playground") / "workspace"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLAAS_WORKSPACE", str(root))
-        mp.setenv("MLAAS_OFFLINE", "1")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        for name in ("mnist", "gpu-benchmarks"):
-            data.ingest(name, progress=False)
+    with module_workspace(tmp_path_factory, "playground", ("mnist", "gpu-benchmarks")) as root:
         empty = PredictApp()  # nothing registered yet
         run = train_dataset("mnist", epochs=1, batch_size=256, device="cpu")
         conformal.calibrate_run(run.run_id, score="lac")
@@ -54,9 +49,7 @@ def registered(tmp_path_factory):
 
 @pytest.fixture
 def ws(registered, monkeypatch):
-    monkeypatch.setenv("MLAAS_WORKSPACE", str(registered["root"]))
-    monkeypatch.setenv("MLAAS_OFFLINE", "1")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    use_workspace(monkeypatch, registered["root"])
     return registered
 
 

@@ -23,6 +23,7 @@ import pytest
 
 from _cli import mlaas
 from _servers import serving
+from _workspace import module_workspace, use_workspace
 from conftest import free_port
 
 
@@ -32,12 +33,7 @@ def registered(tmp_path_factory):
     from mlaas_kernel import conformal, data, registry
     from mlaas_kernel.train import train_dataset
 
-    root = tmp_path_factory.mktemp("serve") / "workspace"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLAAS_WORKSPACE", str(root))
-        mp.setenv("MLAAS_OFFLINE", "1")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        data.ingest("mnist", progress=False)
+    with module_workspace(tmp_path_factory, "serve", ("mnist",)) as root:
         first = train_dataset("mnist", epochs=1, batch_size=256, device="cpu", random_state=0)
         conformal.calibrate_run(first.run_id, score="lac")
         v1 = registry.register(first.run_id, "mnist-cnn", check_n=200)
@@ -71,9 +67,7 @@ def endpoint(registered, tmp_path_factory):
 
 @pytest.fixture
 def ws(registered, monkeypatch):
-    monkeypatch.setenv("MLAAS_WORKSPACE", str(registered["root"]))
-    monkeypatch.setenv("MLAAS_OFFLINE", "1")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    use_workspace(monkeypatch, registered["root"])
     return registered
 
 
