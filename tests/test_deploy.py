@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from _servers import serving
+from _workspace import module_workspace
 from conftest import free_port
 
 KSERVE_SCHEMA = Path(__file__).parent / "data" / "kserve_inferenceservice_v1beta1.schema.yaml"
@@ -27,11 +28,8 @@ def registered(tmp_path_factory):
     from mlaas_kernel import data, export, registry
     from mlaas_kernel.train import train_dataset
 
-    root = tmp_path_factory.mktemp("deploy") / "workspace"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLAAS_WORKSPACE", str(root))
-        mp.setenv("MLAAS_OFFLINE", "1")
-        ds = data.ingest("mnist", progress=False)
+    with module_workspace(tmp_path_factory, "deploy", ("mnist",)) as root:
+        ds = data.load("mnist")
         digit = ds.images()[0].astype("float32")[None] / 255.0
         run_id = train_dataset("mnist", epochs=1, device="cpu").run_id
         version = registry.register(run_id, "mnist-cnn", check_n=200)  # parity itself is tested in test_export.py
