@@ -1,0 +1,1 @@
+"""Notebook pipelines: ``mlaas pipeline list | run NAME | status | show RUN`` (placeholder, being built)."""

@@ -1,0 +1,1 @@
+"""The workbench's Jupyter Server extension and launchers (placeholder, being built)."""
