@@ -12,7 +12,13 @@ from typing import Sequence
 from ._common import _export_workspace, _fail, _notebooks_dir, _port_free
 
 # JupyterLab extensions that need Lab's own shell (its launcher) and break a Voilà page when loaded there.
-VOILA_SKIPS = ("jupyterlab-optuna",)
+VOILA_SKIPS = ("jupyterlab-optuna", "mlaas-workbench")
+# The workbench's Voilà template ("mlaas": lab without CDN stylesheets) and its labextension
+# (mlaas-workbench) are found through JUPYTER_PATH; its server extension is enabled by a config
+# folder on JUPYTER_CONFIG_PATH.
+JUPYTER_DIR = Path(__file__).with_name("_jupyter")
+CONFIG_DIR = Path(__file__).parent.parent / "server_ext" / "_config"
+LAB_ORIGIN_ENV = "MLAAS_LAB_ORIGIN"  # the origin browsers reach Lab at: the MLflow launcher allows it
 VOILA_DENYLIST = "--VoilaConfiguration.extension_denylist=" + json.dumps(list(VOILA_SKIPS))
 
 
@@ -33,6 +39,17 @@ def lab_command(port: int, *, open_browser: bool, extra: Sequence[str] = ()) -> 
     return cmd + list(extra)
 
 
+def lab_env(port: int, env: dict | None = None) -> dict:
+    """``env`` (default: this process's) for the Lab ``mlaas lab`` starts: the workbench's labextension
+    and Voilà template on JUPYTER_PATH, its server extension enabled through JUPYTER_CONFIG_PATH
+    (``jupyter_server_config.d/mlaas_workbench.json``), Lab's settings overrides through
+    and Lab's origin for the MLflow launcher's allowed origins."""
+    env = dashboard_env(env)
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(p for p in (str(CONFIG_DIR), env.get("JUPYTER_CONFIG_PATH", "")) if p)
+    env[LAB_ORIGIN_ENV] = f"http://127.0.0.1:{port}"
+    return env
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     if os.environ.get("JUPYTER_TOKEN", None) == "":
         return _fail("JUPYTER_TOKEN is set but empty: the workbench does not serve JupyterLab without a token")
@@ -43,7 +60,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     prepare_store(_export_workspace())  # the MLflow store is made while Lab starts, not in the first run
     cmd = lab_command(args.port, open_browser=not args.no_browser, extra=args.jupyter_args)
     print("starting JupyterLab: " + " ".join(cmd[1:]), flush=True)
-    os.execv(cmd[0], cmd)  # same PID: whoever started us can stop JupyterLab by it
+    os.execve(cmd[0], cmd, lab_env(args.port))  # same PID: whoever started us can stop JupyterLab by it
     return 0  # pragma: no cover
 
 
@@ -63,8 +80,6 @@ def resolve_dashboard(name: str) -> Path:
     raise FileNotFoundError(f"no dashboard {name!r}; give a notebook path or one of: {', '.join(have) or '(none)'}")
 
 
-# The workbench's Voilà template ("mlaas": lab without CDN stylesheets) is found through JUPYTER_PATH.
-JUPYTER_DIR = Path(__file__).with_name("_jupyter")
 
 
 def _rendering(notebook: Path) -> list[str]:

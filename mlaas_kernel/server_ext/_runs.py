@@ -1,0 +1,54 @@
+"""The overview's runs: the newest runs of every MLflow experiment with the metric they are read by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import _mlflow
+
+PER_EXPERIMENT = 20
+# First found wins, after the kind's own metric: what people read a run by.
+KEY_METRICS = ("val_accuracy", "accuracy", "r2", "silhouette", "val_silhouette", "knn_accuracy", "val_acc", "acc", "test_accuracy",
+               "val_f1", "f1", "val_loss", "loss", "val_rmse", "rmse", "mae")
+_BY_KIND = {"embedding": ("silhouette", "val_silhouette"), "cnn": ("val_accuracy",)}
+
+
+def run_kind(tags: dict) -> str | None:
+    """``study``/``pipeline`` (a parent run's ``mlaas.kind``), ``estimator`` (a tabular run), else ``mlaas.model`` (``cnn``, ``embedding``)."""
+    if tags.get("mlaas.kind"):
+        return tags["mlaas.kind"]
+    if "mlaas.estimator" in tags:
+        return "estimator"
+    return tags.get("mlaas.model") or ("cnn" if "mlaas.dataset" in tags else None)
+
+
+def key_metric(metrics: dict, kind: str | None) -> dict | None:
+    """``{"name", "value"}`` of the metric the run is judged by, or None when it has none."""
+    for name in _BY_KIND.get(kind or "", ()) + KEY_METRICS:
+        if metrics.get(name) is not None:
+            return {"name": name, "value": float(metrics[name])}
+    named = sorted(k for k, v in metrics.items() if v is not None)
+    return {"name": named[0], "value": float(metrics[named[0]])} if named else None
+
+
+def _row(run, uri: str, experiment: str) -> dict:
+    info, tags = run.info, dict(run.data.tags)
+    kind = run_kind(tags)
+    return {"run_id": info.run_id, "name": info.run_name, "status": info.status, "experiment": experiment,
+            "experiment_id": info.experiment_id, "dataset": tags.get("mlaas.dataset"), "kind": kind,
+            "metric": key_metric(dict(run.data.metrics), kind), "started": info.start_time, "ended": info.end_time,
+            "parent": tags.get("mlflow.parentRunId"), "pipeline": tags.get("mlaas.pipeline.run"),
+            "open": _mlflow.ui_link(uri, f"#/experiments/{info.experiment_id}/runs/{info.run_id}")}
+
+
+def runs(ws: Path) -> list[dict]:
+    """The newest runs of every active experiment, newest first."""
+    uri = _mlflow.store_uri(ws)
+    if uri is None:
+        return []
+    c = _mlflow.client(uri)
+    rows = []
+    for exp in c.search_experiments():
+        found = c.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=PER_EXPERIMENT)
+        rows.extend(_row(r, uri, exp.name) for r in found)
+    return sorted(rows, key=lambda r: -(r["started"] or 0))
