@@ -17,7 +17,7 @@ from _cli import mlaas
 def test_every_command_has_help():
     out = mlaas("--help")
     assert out.returncode == 0
-    commands = ["doctor", "lab", "ingest", "datasets", "run", "dashboard", "labels", "train", "tune", "evaluate", "conformal", "models", "serve", "predict", "tensorboard", "mlflow", "tracking-server"]
+    commands = ["doctor", "lab", "ingest", "datasets", "run", "dashboard", "labels", "train", "tune", "evaluate", "conformal", "models", "serve", "predict", "tensorboard", "mlflow", "pipeline", "tracking-server"]
     for command in commands:
         assert command in out.stdout
         sub = mlaas(command, "--help")

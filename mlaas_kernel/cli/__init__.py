@@ -11,14 +11,14 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from . import conformal, data, doctor, evaluate, labels, lab, models, run, serve, tracking, train, tune
+from . import conformal, data, doctor, evaluate, labels, lab, models, pipeline, run, serve, tracking, train, tune
 from ._common import PROG
 from .lab import dashboard_command, lab_command, resolve_dashboard
 from .run import parse_value, run_notebook
 
 __all__ = ["PROG", "build_parser", "dashboard_command", "lab_command", "main", "parse_value", "resolve_dashboard", "run_notebook"]
 
-_MODULES = (doctor, lab, data, run, train, tune, evaluate, conformal, models, tracking, labels, serve)
+_MODULES = (doctor, lab, data, run, train, tune, evaluate, conformal, models, tracking, labels, serve, pipeline)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -22,9 +22,24 @@ def versions() -> dict[str, str]:
     return out
 
 
+def pipeline_tags() -> dict[str, str]:
+    """Tags that tie a run made inside a pipeline step to it: ``mlaas.pipeline.run``,
+    ``mlaas.pipeline.step`` and ``mlflow.parentRunId`` (the pipeline's MLflow run), from the
+    ``MLAAS_PIPELINE_*`` variables the pipeline engine sets; empty outside a pipeline."""
+    import os
+
+    tags = {}
+    for var, tag in (("MLAAS_PIPELINE_RUN", "mlaas.pipeline.run"), ("MLAAS_PIPELINE_STEP", "mlaas.pipeline.step"),
+                     ("MLAAS_PIPELINE_MLFLOW_RUN", "mlflow.parentRunId")):
+        if os.environ.get(var):
+            tags[tag] = os.environ[var]
+    return tags
+
+
 def create_run(client, exp_id: str, run_name: str | None, tags: dict) -> str:
-    """A new MLflow run with the versions and ``tags``; returns its id."""
-    all_tags = {**{f"mlaas.version.{k}": v for k, v in versions().items()}, **tags}
+    """A new MLflow run with the versions, the pipeline step's tags (when inside one) and ``tags``
+    (which win: a tuning trial keeps its study's run as its parent); returns its id."""
+    all_tags = {**{f"mlaas.version.{k}": v for k, v in versions().items()}, **pipeline_tags(), **tags}
     return client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()}).info.run_id
 
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ._store import setup
-from ._mlrun import record_end as _record, versions
+from ._mlrun import pipeline_tags, record_end as _record, versions
 
 
 def log_estimator(estimator, *, name: str, metrics: dict[str, float], params: dict | None = None, tags: dict | None = None,
@@ -28,6 +28,7 @@ def log_estimator(estimator, *, name: str, metrics: dict[str, float], params: di
         print(line)
     run = client.create_run(exp_id, run_name=name, tags={"mlaas.estimator": type(estimator).__name__,
                                                          **{f"mlaas.version.{k}": v for k, v in versions().items()},
+                                                         **pipeline_tags(),
                                                          **{k: str(v) for k, v in (tags or {}).items()}})
     run_id = run.info.run_id
     all_params = {**estimator.get_params(), **(params or {})}

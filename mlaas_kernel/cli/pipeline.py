@@ -1,0 +1,144 @@
+"""``mlaas pipeline``: list, run, status and show notebook pipelines (specs in ./pipelines or $MLAAS_PIPELINES)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._common import PROG, _export_workspace, _fail, positive_int
+
+_RUN_EXAMPLE = """examples:
+  mlaas pipeline run digits                      # every step, independent ones at once
+  mlaas pipeline run digits -p epochs 2          # a parameter (YAML scalar: 2 is an int)
+  mlaas pipeline run digits --resume last        # start again from the failed or interrupted steps
+  mlaas pipeline run digits --force --workers 1  # run every step again, one at a time"""
+
+
+def _error(exc: Exception) -> int:
+    return _fail(str(exc))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..pipelines import PipelineError, find_pipelines
+    from ..pipelines._spec import pipelines_dir
+
+    try:
+        found = find_pipelines()
+    except PipelineError as exc:
+        return _error(exc)
+    if not found:
+        print(f"no pipelines in {pipelines_dir()} (write pipelines/NAME.yaml, or point MLAAS_PIPELINES at a folder)")
+        return 0
+    for p in found:
+        print(f"{p.name}: {p.description}")
+        print(f"  steps       {' -> '.join(p.order)}")
+        params = ", ".join(f"{k}={v!r}" for k, v in p.parameters.items()) or "(none)"
+        print(f"  parameters  {params}")
+        for item in p.missing:
+            print(f"  missing:    {item}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..pipelines import PipelineError, run_pipeline
+
+    _export_workspace()
+    try:
+        record = run_pipeline(args.name, params=args.parameters, resume=args.resume, force=args.force, workers=args.workers,
+                              progress=not args.quiet, track=not args.no_track)
+    except PipelineError as exc:
+        return _error(exc)
+    except KeyboardInterrupt:
+        print(f"{PROG}: pipeline {args.name} interrupted; resume with: mlaas pipeline run {args.name} --resume last", file=sys.stderr)
+        return 130
+    if record["status"] != "succeeded":
+        failed = [n for n, s in record["steps"].items() if s["status"] == "failed"]
+        print(f"{PROG}: pipeline {args.name} {record['status']} (failed: {', '.join(failed)}); after a fix: "
+              f"mlaas pipeline run {args.name} --resume {record['run']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ..pipelines import list_runs
+
+    _export_workspace()
+    runs = list_runs(args.name)[: args.limit]
+    if not runs:
+        print("no pipeline runs yet" + (f" of {args.name}" if args.name else "") + " (mlaas pipeline run NAME)")
+        return 0
+    for r in runs:
+        steps = r.get("steps", {})
+        done = sum(s["status"] in ("succeeded", "cached") for s in steps.values())
+        failed = [n for n, s in steps.items() if s["status"] == "failed"]
+        extra = f"  failed: {', '.join(failed)}" if failed else ""
+        print(f"{r['pipeline']}/{r['run']}  {r['status']:<11} {done}/{len(steps)} steps  started {r.get('started')}{extra}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..pipelines import PipelineError, load_run
+    from ..pipelines._progress import failure_text, summary_table
+    from ..pipelines._records import run_folder
+
+    root = _export_workspace()
+    try:
+        record = load_run(args.run)
+    except PipelineError as exc:
+        return _error(exc)
+    print(summary_table(record))
+    print(f"  parameters  {record.get('parameters')}")
+    if record.get("mlflow_run_id"):
+        print(f"  MLflow run  {record['mlflow_run_id']} (experiment pipelines)")
+    for item in record.get("missing") or []:
+        print(f"  missing:    {item}")
+    for name, step in record.get("steps", {}).items():
+        if step.get("outputs"):
+            print(f"  {name} outputs: {step['outputs']}")
+        if step.get("mlflow_runs"):
+            print(f"  {name} MLflow runs: {', '.join(step['mlflow_runs'])}")
+    for name, step in record.get("steps", {}).items():
+        if step["status"] == "failed":
+            print(failure_text(name, step))
+    print(f"folder: {run_folder(record, root)}")
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``mlaas pipeline`` and its subcommands to the parser."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("pipeline", help="run notebook pipelines (DAGs of notebooks, cached and resumable)", formatter_class=fmt,
+                       description="Notebook pipelines: specs in ./pipelines (or $MLAAS_PIPELINES) name notebooks, their parameters "
+                       "and which step's outputs feed which parameters. Runs are saved in the workspace's pipelines/NAME/RUN/.",
+                       epilog="examples:\n  mlaas pipeline list\n  mlaas pipeline run digits\n  mlaas pipeline status\n  mlaas pipeline show digits/last")
+    cmds = p.add_subparsers(dest="pipeline_command", metavar="SUBCOMMAND", required=True)
+    ls = cmds.add_parser("list", help="the pipelines, their steps, parameters and missing capabilities",
+                         description="List the pipelines: name, description, steps in order, parameters with defaults, missing: list.",
+                         epilog="example:\n  mlaas pipeline list", formatter_class=fmt)
+    ls.set_defaults(func=cmd_list)
+    run = cmds.add_parser("run", help="run a pipeline (or resume a run)", formatter_class=fmt, epilog=_RUN_EXAMPLE,
+                          description="Run pipeline NAME: independent steps in parallel, each notebook through papermill in its "
+                          "own process; unchanged steps come from the cache. A failing step prints its cell and error, its "
+                          "dependants are skipped, the others finish; the exit status is then 1. Ctrl-C stops the running "
+                          "steps and records the run as interrupted (resume it with --resume).")
+    run.add_argument("name", help="the pipeline's name (pipelines/NAME.yaml) or a spec file's path")
+    run.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="set a pipeline parameter (a YAML scalar: 2 is an int, mnist a string); repeatable")
+    run.add_argument("--resume", metavar="RUN", help="continue run RUN (an id, a prefix, or last): succeeded steps are kept")
+    run.add_argument("--force", action="store_true", help="run every step, ignoring the cache")
+    run.add_argument("--workers", type=positive_int, help="steps run at once (default: the number of cores)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines or summary (errors still print)")
+    run.add_argument("--no-track", action="store_true", help="no MLflow run for the pipeline")
+    run.set_defaults(func=cmd_run)
+    st = cmds.add_parser("status", help="recent runs, one line each", formatter_class=fmt,
+                         description="Recent pipeline runs, newest first: status, steps done, failed steps.",
+                         epilog="examples:\n  mlaas pipeline status\n  mlaas pipeline status digits")
+    st.add_argument("name", nargs="?", help="only this pipeline's runs")
+    st.add_argument("-n", "--limit", type=positive_int, default=20, help="how many runs (default 20)")
+    st.set_defaults(func=cmd_status)
+    sh = cmds.add_parser("show", help="one run: steps, status, seconds, cache, outputs, the failing cell", formatter_class=fmt,
+                         description="Show one run: each step's status, seconds, where it was cached from, its outputs and "
+                         "MLflow runs, and a failing step's cell and error.",
+                         epilog="examples:\n  mlaas pipeline show digits/last\n  mlaas pipeline show 20261201-153000")
+    sh.add_argument("run", help="NAME/RUN, NAME/last, a run id or a unique prefix")
+    sh.set_defaults(func=cmd_show)

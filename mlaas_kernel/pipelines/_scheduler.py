@@ -1,0 +1,141 @@
+"""The scheduler: ready steps start (cached ones are copied), up to ``workers`` at once; a failure
+skips its dependants while independent branches carry on; Ctrl-C stops every running step."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+from . import _cache, _refs, _step
+from ._records import DONE, now, write_run
+from ._requires import missing_requirement
+
+_BLOCKING = ("failed", "skipped", "unavailable")
+
+
+class Scheduler:
+    def __init__(self, pipeline, record: dict, folder: Path, *, workers: int, force: bool, tracking, progress, workspace: Path):
+        self.pipeline, self.record, self.folder = pipeline, record, folder
+        self.workers, self.force, self.tracking, self.progress, self.workspace = workers, force, tracking, progress, workspace
+        self.steps: dict[str, dict] = record["steps"]
+        self.running: dict[str, _step.StepProcess] = {}
+        self.finished: queue.Queue[str] = queue.Queue()
+        self.run_ref = f"{record['pipeline']}/{record['run']}"
+        self._t0: dict[str, float] = {}
+        self.spares = _step.Spares()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def save(self) -> None:
+        write_run(self.folder, self.record)
+
+    def done_count(self) -> int:
+        return sum(s["status"] not in ("pending", "running") for s in self.steps.values())
+
+    def set_state(self, name: str, status: str, **fields) -> None:
+        step = self.steps[name]
+        step.update(status=status, **fields)
+        if status not in ("pending", "running") and step.get("started") and not step.get("ended"):
+            step["ended"] = now()
+            step["seconds"] = round(time.monotonic() - self._t0.pop(name, time.monotonic()), 2)
+        self.save()
+        self.progress.changed(name, step, self.done_count())
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> None:
+        """Run until no step can start and none is running; KeyboardInterrupt stops the running ones and re-raises."""
+        try:
+            while True:
+                self._skip_blocked()
+                for name in self._ready()[: max(0, self.workers - len(self.running))]:
+                    self._start(name)
+                waiting = sum(s["status"] == "pending" for s in self.steps.values())
+                self.spares.top_up(min(waiting, self.workers))
+                if not self.running:
+                    if self._ready():
+                        continue  # cached or unavailable steps freed others
+                    return
+                try:
+                    name = self.finished.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                self._finish(name, self.running.pop(name))
+        except KeyboardInterrupt:
+            self._stop_all()
+            raise
+        finally:
+            self.spares.close()
+
+    def _ready(self) -> list[str]:
+        return [s for s in self.pipeline.order if self.steps[s]["status"] == "pending"
+                and all(self.steps[d]["status"] in DONE for d in self.pipeline.deps[s])]
+
+    def _skip_blocked(self) -> None:
+        for name in self.pipeline.order:
+            if self.steps[name]["status"] != "pending":
+                continue
+            blockers = [d for d in sorted(self.pipeline.deps[name]) if self.steps[d]["status"] in _BLOCKING]
+            if blockers:
+                why = ", ".join(f"{d} {self.steps[d]['status']}" for d in blockers)
+                self.set_state(name, "skipped", reason=f"needs {why}")
+
+    # ------------------------------------------------------------------ one step
+    def _start(self, name: str) -> None:
+        spec = self.pipeline.steps[name]
+        outputs = {d: self.steps[d].get("outputs") or {} for d in self.pipeline.deps[name]}
+        step = self.steps[name]
+        step.update(started=now(), ended=None, seconds=None, error=None, reason=None, cached_from=None, outputs={}, mlflow_runs=[])
+        self._t0[name] = time.monotonic()
+        try:
+            params = _refs.resolve(spec.parameters, self.record["parameters"], outputs)
+        except _refs.RefError as exc:
+            self.set_state(name, "failed", error={"cell": None, "ename": "ReferenceError", "evalue": str(exc), "source": "", "traceback": ""})
+            return
+        notebook = self.pipeline.notebook_path(name)
+        key = _cache.cache_key(notebook, params)
+        step.update(parameters=params, cache_key=key)
+        hit = None if self.force else _cache.lookup(self.folder.parent, key)
+        if hit is not None:
+            _cache.copy_into(self.folder.parent, hit, self.folder, name, self.record["pipeline"])
+            self.set_state(name, "cached", cached_from=f"{self.record['pipeline']}/{hit['run']}", outputs=hit.get("outputs") or {},
+                           mlflow_runs=hit.get("mlflow_runs") or [])
+            return
+        reason = missing_requirement(spec.requires)
+        if reason:
+            self.set_state(name, "unavailable", reason=reason)
+            return
+        env = _step.step_env(workspace=self.workspace, outputs=self.folder / f"{name}.outputs.json", run_ref=self.run_ref, step=name,
+                             mlflow_run=self.record.get("mlflow_run_id"))
+        proc = _step.start(name, self.spares.take(), notebook=notebook, parameters=params, folder=self.folder, cwd=self.pipeline.root,
+                           timeout=spec.timeout, env=env)
+        self.running[name] = proc
+        threading.Thread(target=lambda: (proc.wait(), self.finished.put(name)), daemon=True, name=f"step-{name}").start()
+        self.set_state(name, "running")
+
+    def _finish(self, name: str, proc: _step.StepProcess) -> None:
+        from ._outputs import read_outputs
+
+        result = proc.outcome()
+        step = self.steps[name]
+        try:
+            outputs = read_outputs(self.folder / f"{name}.outputs.json")
+        except ValueError as exc:
+            outputs, result = {}, {"status": "failed", "error": {"cell": None, "ename": "OutputsError", "evalue": str(exc)}}
+        runs = self.tracking.step_runs(self.run_ref, name)
+        if result["status"] == "succeeded":
+            self.set_state(name, "succeeded", outputs=outputs, mlflow_runs=runs)
+            _cache.store(self.folder.parent, step["cache_key"], run=self.record["run"], step=name, outputs=outputs,
+                         mlflow_runs=runs, seconds=step["seconds"])
+        elif result["status"] == "interrupted":
+            self.set_state(name, "pending", outputs=outputs, mlflow_runs=runs, reason="interrupted", ended=now())
+        else:
+            self.set_state(name, "failed", outputs=outputs, mlflow_runs=runs, error=result["error"])
+
+    def _stop_all(self) -> None:
+        for proc in list(self.running.values()):
+            proc.stop()
+        for name, proc in list(self.running.items()):
+            self.running.pop(name)
+            proc.outcome()
+            self.set_state(name, "pending", reason="interrupted", ended=now())
