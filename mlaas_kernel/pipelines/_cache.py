@@ -20,13 +20,18 @@ def code_sources(notebook: Path) -> list[str]:
     return out
 
 
-def cache_key(notebook: Path, parameters: dict) -> str:
-    """sha256 of the code cells, the resolved parameters (so a changed upstream output changes it)
-    and this package's version."""
+def cache_key(notebook: Path, parameters: dict, *, step: str, upstream: dict[str, str]) -> str:
+    """sha256 of the code cells, the resolved parameters (so a changed upstream output changes it),
+    this package's version, the step's name and its dependencies' keys.
+
+    The dependencies' keys count because ``needs`` without a reference usually means "reads what that
+    step wrote in the workspace": when that step's work changes, so may this one's. The name keeps
+    two steps that run the same notebook alike from being each other's cache.
+    """
     from .. import __version__
 
-    blob = json.dumps({"code": code_sources(notebook), "parameters": parameters, "version": __version__},
-                      sort_keys=True, default=str)
+    blob = json.dumps({"code": code_sources(notebook), "parameters": parameters, "version": __version__, "step": step,
+                       "upstream": upstream}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

@@ -7,6 +7,7 @@ fails a pipeline: the first error is printed once and tracking stops for this ru
 
 from __future__ import annotations
 
+import json
 import sys
 
 EXPERIMENT = "pipelines"
@@ -36,15 +37,17 @@ class PipelineTracking:
             from ..track._mlrun import versions
 
             self.client, exp_id = setup(EXPERIMENT, workspace_dir=self.workspace_dir)
-            if existing:
+            current = RunTag("mlaas.pipeline.parameters", json.dumps(params, default=str)[:5000])
+            if existing:  # a resume: MLflow params cannot change, so the tag carries the parameters it resumed with
                 self.client.update_run(existing, status="RUNNING")
+                self.client.log_batch(existing, tags=[current, RunTag("mlaas.pipeline.status", "running")])
                 self.run_id = existing
                 return existing
             tags = {"mlaas.pipeline.name": pipeline, "mlaas.pipeline.run_id": run, "mlaas.pipeline.kind": "pipeline",
                     "mlflow.note.content": description, **{f"mlaas.version.{k}": v for k, v in versions().items()}}
             self.run_id = self.client.create_run(exp_id, run_name=f"{pipeline}/{run}", tags={k: str(v) for k, v in tags.items()}).info.run_id
             self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-                                  tags=[RunTag("mlaas.pipeline.status", "running")])
+                                  tags=[current, RunTag("mlaas.pipeline.status", "running")])
         except Exception as exc:  # noqa: BLE001 - tracking must not fail the pipeline
             self._warn("starting the pipeline's run", exc)
             return None

@@ -18,19 +18,27 @@ def note(step: dict) -> str:
         return f"cached from {step['cached_from']}"
     error = step.get("error") or {}
     if step.get("status") == "failed" and error:
-        cell = f"cell {error['cell']}: " if error.get("cell") is not None else ""
+        cell = f"{_where(error)[1:]}: " if error.get("cell") is not None else ""
         return f"{cell}{error.get('ename', '')}: {error.get('evalue', '')}".splitlines()[0][:160]
     return step.get("reason") or ""
+
+
+def _where(error: dict) -> str:
+    """`` in cell 7 (In [5])``: the index in the saved notebook, and the execution count a notebook shows."""
+    if error.get("cell") is None:
+        return ""
+    count = f" (In [{error['exec_count']}])" if error.get("exec_count") is not None else ""
+    return f" in cell {error['cell']}{count}"
 
 
 def failure_text(name: str, step: dict) -> str:
     """The failing cell's source (first lines) and the end of its traceback."""
     error = step.get("error") or {}
-    where = f" in cell {error['cell']}" if error.get("cell") is not None else ""
+    where = _where(error)
     lines = [f"step {name!r} failed{where}: {error.get('ename', '?')}: {error.get('evalue', '')}"]
     source = (error.get("source") or "").splitlines()
     if source:
-        lines.append(f"--- the failing cell (index {error.get('cell')}) ---")
+        lines.append("--- the failing cell ---")
         lines += source[:SOURCE_LINES] + ([f"... ({len(source) - SOURCE_LINES} more lines)"] if len(source) > SOURCE_LINES else [])
     tb = [t for t in (error.get("traceback") or "").splitlines() if t.strip()]
     if tb:

@@ -50,6 +50,7 @@ class Scheduler:
                 self._skip_blocked()
                 for name in self._ready()[: max(0, self.workers - len(self.running))]:
                     self._start(name)
+                self._skip_blocked()  # a step that just turned out unavailable blocks its dependants
                 waiting = sum(s["status"] == "pending" for s in self.steps.values())
                 self.spares.top_up(min(waiting, self.workers))
                 if not self.running:
@@ -93,7 +94,7 @@ class Scheduler:
             self.set_state(name, "failed", error={"cell": None, "ename": "ReferenceError", "evalue": str(exc), "source": "", "traceback": ""})
             return
         notebook = self.pipeline.notebook_path(name)
-        key = _cache.cache_key(notebook, params)
+        key = _cache.cache_key(notebook, params, step=name, upstream={d: self.steps[d]["cache_key"] for d in self.pipeline.deps[name]})
         step.update(parameters=params, cache_key=key)
         hit = None if self.force else _cache.lookup(self.folder.parent, key)
         if hit is not None:

@@ -34,18 +34,15 @@ class Spares:
         return self.procs.pop(0) if self.procs else _spawn()
 
     def close(self) -> None:
-        """An empty job line ends each spare; one that does not end is killed."""
+        """End the spares: they hold no kernel yet (one starts only with a job), so a kill is clean and does not wait."""
         for proc in self.procs:
             try:
-                proc.stdin.close()
-            except OSError:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
                 pass
         for proc in self.procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            proc.wait()
+            proc.stdin.close()
         self.procs = []
 
 

@@ -68,13 +68,25 @@ def execute(job: dict, pm) -> dict:
                             log_output=True, progress_bar=False, **extra)
     except PapermillExecutionError as exc:
         return {"status": "failed", "error": {
-            "cell": exc.cell_index, "exec_count": exc.exec_count, "ename": exc.ename, "evalue": strip_ansi(str(exc.evalue)),
+            "cell": _saved_index(job["output"], exc.cell_index), "exec_count": exc.exec_count, "ename": exc.ename, "evalue": strip_ansi(str(exc.evalue)),
             "source": exc.source, "traceback": strip_ansi("\n".join(exc.traceback))}}
     except KeyboardInterrupt:
         return {"status": "interrupted", "error": {"ename": "Interrupted", "evalue": "the pipeline run was stopped"}}
     except Exception as exc:  # noqa: BLE001 - a kernel that would not start, a bad notebook: the step failed, say why
         return _crash(exc)
     return {"status": "succeeded", "error": None}
+
+
+def _saved_index(output: str, index: int) -> int:
+    """The failing cell's index in the saved notebook, where papermill added its error banner cells above it."""
+    try:
+        cells = json.loads(Path(output).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError):
+        return index
+    for i, cell in enumerate(cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return i
+    return index
 
 
 def _crash(exc: BaseException) -> dict:

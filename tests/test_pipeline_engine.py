@@ -1,0 +1,258 @@
+"""The notebook pipeline engine: specs and their errors, parallel steps, the cache, failures, resume,
+interrupts and MLflow, run for real (papermill kernels on tiny notebooks in tests/data/pipelines)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mlaas_kernel.pipelines import PipelineError, load_pipeline, publish, run_pipeline
+from mlaas_kernel.pipelines._params import apply_overrides, check_notebooks, parse_value
+from mlaas_kernel.pipelines._refs import resolve
+
+from _cli import mlaas
+
+DATA = Path(__file__).parent / "data" / "pipelines"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, workspace):
+    """A copy of tests/data/pipelines (specs in pipelines/, notebooks in notebooks/) as MLAAS_PIPELINES."""
+    root = tmp_path / "project"
+    shutil.copytree(DATA, root)
+    monkeypatch.setenv("MLAAS_PIPELINES", str(root / "pipelines"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return root
+
+
+def write_spec(project: Path, name: str, text: str) -> Path:
+    path = project / "pipelines" / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def run_json(workspace: Path, record: dict) -> Path:
+    return workspace / "pipelines" / record["pipeline"] / record["run"]
+
+
+def when(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def stream_text(notebook: Path) -> str:
+    nb = json.loads(notebook.read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
+BAD_SPECS = [
+    ("steps:\n  a: {notebook: notebooks/step.ipynb}\n  b: {notebook: notebooks/step.ipynb, needs: [nope]}\n",
+     "step 'b': needs 'nope', which is not a step; steps: a, b"),
+    ("steps:\n  a: {notebook: notebooks/step.ipynb, needs: [c]}\n  b: {notebook: notebooks/step.ipynb, needs: [a]}\n"
+     "  c: {notebook: notebooks/step.ipynb, needs: [b]}\n", "steps form a cycle: a -> c -> b -> a"),
+    ("steps:\n  a: {notebook: notebooks/none.ipynb}\n", "step 'a': notebook notebooks/none.ipynb not found"),
+    ("steps:\n  a: {notebook: notebooks/step.ipynb, parameters: {value: '${param.x}'}}\n", "step 'a': unknown reference ${param.x}"),
+    ("parameters: {n: 1}\nsteps:\n  a: {notebook: notebooks/step.ipynb, parameters: {value: '${params.m}'}}\n",
+     "${params.m} names no pipeline parameter; declared: n"),
+    ("steps:\n  a: {notebook: notebooks/step.ipynb, parameters: {value: '${steps.z.outputs.v}'}}\n", "names no step; steps: a"),
+    ("steps:\n  a: {notebook: notebooks/step.ipynb, need: [b]}\n", "step 'a': unknown key 'need'; known keys: notebook, needs"),
+]
+
+
+@pytest.mark.parametrize("body, message", BAD_SPECS, ids=["unknown-need", "cycle", "missing-notebook", "bad-reference",
+                                                          "unknown-parameter", "unknown-step-output", "unknown-key"])
+def test_a_bad_spec_names_its_file_step_and_problem(project, body, message):
+    path = write_spec(project, "bad", "name: bad\n" + body)
+    with pytest.raises(PipelineError) as err:
+        load_pipeline("bad")
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_name_parameters_and_references(project):
+    write_spec(project, "other", "name: renamed\nsteps:\n  a: {notebook: notebooks/step.ipynb}\n")
+    with pytest.raises(PipelineError, match="name must equal the file name's stem 'other'"):
+        load_pipeline("other")
+    with pytest.raises(PipelineError, match="no pipeline 'nope' in .*; pipelines: branches, fan, other, slow"):
+        load_pipeline("nope")
+    write_spec(project, "typo", "name: typo\nsteps:\n  a: {notebook: notebooks/step.ipynb, parameters: {secs: 1}}\n")
+    with pytest.raises(PipelineError, match=r"step 'a': notebook notebooks/step.ipynb has no parameter 'secs'; its parameters: seconds, fail, value, label"):
+        check_notebooks(load_pipeline("typo"))
+    fan = load_pipeline("fan")
+    assert fan.deps["c"] == {"a", "b"}  # references make dependencies without needs
+    assert load_pipeline("slow").parameters == {"seconds": 60}  # TOML reads the same
+    assert apply_overrides(fan, fan.parameters, [("seconds", "3"), ("a_value", "2.5")]) == {"seconds": 3, "a_value": 2.5}
+    assert parse_value("mnist") == "mnist" and parse_value("true") is True and parse_value("null") is None
+    with pytest.raises(PipelineError, match=r"has no parameter 'epochs'; its parameters: seconds \(default 2\), a_value \(default 1\)"):
+        apply_overrides(fan, fan.parameters, [("epochs", "2")])
+    with pytest.raises(PipelineError, match="parameter 'seconds' takes a int like its default 2, not 'soon'"):
+        apply_overrides(fan, fan.parameters, [("seconds", "soon")])
+    outputs = {"a": {"value": 3, "items": [1, 2]}}
+    assert resolve({"x": "${steps.a.outputs.value}", "y": "n=${steps.a.outputs.value}", "z": "${steps.a.outputs.items}"},
+                   {}, outputs) == {"x": 3, "y": "n=3", "z": [1, 2]}
+    with pytest.raises(ValueError, match=r"step 'a' did not publish 'nope'; it published: items, value"):
+        resolve("${steps.a.outputs.nope}", {}, outputs)
+
+
+def test_cli_parameter_errors_and_list(project, env):
+    env["MLAAS_PIPELINES"] = str(project / "pipelines")
+    bad = mlaas("pipeline", "run", "fan", "-p", "epochs", "2", env=env, cwd=project)
+    assert bad.returncode == 2 and "no parameter 'epochs'; its parameters: seconds (default 2), a_value (default 1)" in bad.stderr
+    listing = mlaas("pipeline", "list", env=env, cwd=project)
+    assert listing.returncode == 0, listing.stderr
+    assert "branches: A chain whose middle step fails" in listing.stdout
+    assert "steps       first -> middle -> last -> tracked" in listing.stdout and "missing:    a GPU step: not built yet" in listing.stdout
+    assert "parameters  seconds=2, a_value=1" in listing.stdout
+    assert "example" in mlaas("pipeline", "run", "--help", env=env).stdout
+
+
+def test_publish_merges_under_a_step_and_returns_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLAAS_PIPELINE_OUTPUTS", raising=False)
+    assert publish(a=1) == {"a": 1} and not list(tmp_path.iterdir())
+    out = tmp_path / "step.outputs.json"
+    monkeypatch.setenv("MLAAS_PIPELINE_OUTPUTS", str(out))
+    publish(a=1, b="x")
+    publish(b="y")
+    assert json.loads(out.read_text()) == {"a": 1, "b": "y"}
+    with pytest.raises(TypeError, match="JSON-serialisable"):
+        publish(c=object())
+
+
+def test_a_missing_requirement_makes_a_step_unavailable(project, workspace):
+    write_spec(project, "needy", "name: needy\nsteps:\n  x: {notebook: notebooks/step.ipynb, requires: [no_such_module_here]}\n"
+                                 "  y: {notebook: notebooks/step.ipynb, needs: [x]}\n")
+    record = run_pipeline("needy", track=False, progress=False)
+    assert record["status"] == "succeeded" and "x unavailable" in record["status_note"]
+    assert record["steps"]["x"]["status"] == "unavailable" and "no_such_module_here" in record["steps"]["x"]["reason"]
+    assert record["steps"]["y"] == {**record["steps"]["y"], "status": "skipped", "reason": "needs x unavailable"}
+
+
+@pytest.mark.notebook
+def test_parallel_steps_the_cache_upstream_changes_and_force(project, workspace):
+    first = run_pipeline("fan", track=False, progress=False)
+    steps = first["steps"]
+    assert first["status"] == "succeeded", steps
+    a, b = steps["a"], steps["b"]
+    assert when(a["started"]) < when(b["ended"]) and when(b["started"]) < when(a["ended"]), "a and b did not overlap"
+    folder = run_json(workspace, first)
+    cells = [json.loads((folder / f"{s}.ipynb").read_text())["cells"][4] for s in "ab"]  # after the injected parameters
+    assert all("time.sleep" in "".join(c["source"]) for c in cells)
+    sleeps = [c["metadata"]["papermill"] for c in cells]
+    assert when(sleeps[0]["start_time"]) < when(sleeps[1]["end_time"]) and when(sleeps[1]["start_time"]) < when(sleeps[0]["end_time"])
+    assert steps["c"]["parameters"] == {"value": 2, "label": f"after {b['outputs']['token']}"}
+
+    cached = run_pipeline("fan", track=False, progress=False)
+    assert {s["status"] for s in cached["steps"].values()} == {"cached"}
+    for name in "abc":
+        assert cached["steps"][name]["cached_from"] == f"fan/{first['run']}"
+        assert cached["steps"][name]["outputs"] == steps[name]["outputs"]
+        nb = json.loads((run_json(workspace, cached) / f"{name}.ipynb").read_text())
+        assert nb["metadata"]["mlaas"]["pipeline"]["cached_from"] == f"fan/{first['run']}"
+        assert (run_json(workspace, cached) / f"{name}.log").is_file()
+
+    changed = run_pipeline("fan", params={"a_value": "5"}, track=False, progress=False)
+    assert [changed["steps"][s]["status"] for s in "abc"] == ["succeeded", "cached", "succeeded"]
+    assert changed["steps"]["c"]["parameters"]["value"] == 6  # a's new output reached c: its key changed
+
+    forced = run_pipeline("fan", force=True, track=False, progress=False)
+    assert {s["status"] for s in forced["steps"].values()} == {"succeeded"}
+    assert forced["steps"]["b"]["outputs"]["token"] != steps["b"]["outputs"]["token"]
+
+
+@pytest.mark.notebook
+def test_a_failure_skips_dependants_resume_reruns_them_and_mlflow_links_the_runs(project, env, workspace):
+    from mlaas_kernel.track import setup
+
+    env["MLAAS_PIPELINES"] = str(project / "pipelines")
+    failed = mlaas("pipeline", "run", "branches", env=env, cwd=project)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "step 'middle' failed in cell 7 (In [5]): ValueError: asked to fail middle" in failed.stderr
+    assert 'raise ValueError(f"asked to fail {label}")' in failed.stderr and "\x1b[" not in failed.stderr
+    assert "--resume" in failed.stderr and "[4/4]" in failed.stdout
+    record = json.loads(next((workspace / "pipelines" / "branches").glob("*/run.json")).read_text())
+    folder = run_json(workspace, record)
+    st = {n: s["status"] for n, s in record["steps"].items()}
+    assert st == {"first": "succeeded", "middle": "failed", "last": "skipped", "tracked": "succeeded"} and record["status"] == "failed"
+    error = record["steps"]["middle"]["error"]
+    assert error["ename"] == "ValueError" and "raise ValueError" in "".join(json.loads((folder / "middle.ipynb").read_text())["cells"][error["cell"]]["source"])
+    token = stream_text(folder / "first.ipynb")
+    assert "token " in token
+
+    shown = mlaas("pipeline", "show", "branches/last", env=env, cwd=project)
+    assert shown.returncode == 0 and "middle   failed" in shown.stdout and "asked to fail middle" in shown.stdout
+
+    resumed = mlaas("pipeline", "run", "branches", "--resume", "last", "-p", "fail", "false", env=env, cwd=project)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = json.loads((folder / "run.json").read_text())
+    assert {n: s["status"] for n, s in after["steps"].items()} == {"first": "succeeded", "middle": "succeeded", "last": "succeeded",
+                                                                   "tracked": "succeeded"}
+    assert after["steps"]["first"] == record["steps"]["first"] and stream_text(folder / "first.ipynb") == token
+    assert after["steps"]["tracked"]["mlflow_runs"] == record["steps"]["tracked"]["mlflow_runs"]
+    assert after["resumed_from"] == f"branches/{record['run']}" and after["parameters"] == {"fail": False}
+
+    client, _ = setup("pipelines", workspace_dir=workspace)
+    parent = client.get_run(after["mlflow_run_id"])
+    assert parent.info.run_name == f"branches/{record['run']}" and parent.info.status == "FINISHED"
+    assert parent.data.params == {"fail": "True"} and client.get_experiment(parent.info.experiment_id).name == "pipelines"
+    assert json.loads(parent.data.tags["mlaas.pipeline.parameters"]) == {"fail": False}  # what it resumed with
+    assert parent.data.tags["mlaas.pipeline.status"] == "succeeded"
+    assert "run.json" in [f.path for f in client.list_artifacts(parent.info.run_id)]
+    [step_run] = after["steps"]["tracked"]["mlflow_runs"]
+    tags = client.get_run(step_run).data.tags
+    assert tags["mlflow.parentRunId"] == parent.info.run_id and tags["mlaas.pipeline.step"] == "tracked"
+    assert tags["mlaas.pipeline.run"] == f"branches/{record['run']}"
+    status = mlaas("pipeline", "status", env=env, cwd=project)
+    assert f"branches/{record['run']}  succeeded   4/4 steps" in status.stdout
+
+
+def _kernels_of(run_ref: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("MLAAS_PIPELINE_RUN") == run_ref:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.notebook
+def test_an_interrupted_run_stops_its_kernel_and_resumes(project, env, workspace):
+    env["MLAAS_PIPELINES"] = str(project / "pipelines")
+    proc = subprocess.Popen([sys.executable, "-m", "mlaas_kernel", "pipeline", "run", "slow", "--no-track"], cwd=project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        log = None
+        while time.monotonic() < deadline:
+            logs = list((workspace / "pipelines" / "slow").glob("*/nap.log"))
+            if logs and "Executing Cell 5" in logs[0].read_text():  # the sleep cell (after the injected parameters)
+                log = logs[0]
+                break
+            time.sleep(0.2)
+        assert log is not None, "the step never reached its sleep"
+        ref = f"slow/{log.parent.name}"
+        assert _kernels_of(ref), "no kernel runs the step"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "interrupted; resume with" in err
+    record = json.loads((log.parent / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["steps"]["nap"]["status"] == "pending"
+    assert record["steps"]["nap"]["reason"] == "interrupted" and record["steps"]["after"]["status"] == "pending"
+    assert not _kernels_of(ref), "a kernel outlived the interrupted run"
+    resumed = mlaas("pipeline", "run", "slow", "--resume", log.parent.name, "-p", "seconds", "0", "--no-track", env=env, cwd=project)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = json.loads((log.parent / "run.json").read_text())
+    assert after["status"] == "succeeded" and after["resumes"][0]["previous_status"] == "interrupted"
+    assert [after["steps"][s]["status"] for s in ("nap", "after")] == ["succeeded", "succeeded"]
