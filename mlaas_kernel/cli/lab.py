@@ -41,9 +41,10 @@ def lab_command(port: int, *, open_browser: bool, extra: Sequence[str] = ()) -> 
 
 def lab_env(port: int, env: dict | None = None) -> dict:
     """``env`` (default: this process's) for the Lab ``mlaas lab`` starts: the workbench's labextension
-    and Voilà template on JUPYTER_PATH, its server extension enabled through JUPYTER_CONFIG_PATH
-    (``jupyter_server_config.d/mlaas_workbench.json``), Lab's settings overrides through
-    and Lab's origin for the MLflow launcher's allowed origins."""
+    and Voilà template on JUPYTER_PATH; on JUPYTER_CONFIG_PATH, the package's config folder
+    (``server_ext/_config``: ``jupyter_server_config.d/mlaas_workbench.json`` enables the server
+    extension, ``labconfig/default_setting_overrides.json`` holds the shipped Lab settings, which
+    stay defaults the user's own settings override); and Lab's origin for the MLflow launcher."""
     env = dashboard_env(env)
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(p for p in (str(CONFIG_DIR), env.get("JUPYTER_CONFIG_PATH", "")) if p)
     env[LAB_ORIGIN_ENV] = f"http://127.0.0.1:{port}"

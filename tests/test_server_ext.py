@@ -1,0 +1,148 @@
+"""The workbench's Jupyter Server extension: ``/mlaas/api/overview`` of a real workspace, served by
+a JupyterLab that ``mlaas lab`` started, over real HTTP with and without the token."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from _servers import serving
+from _workspace import module_workspace
+from conftest import free_port
+
+TOKEN = "server-ext-test"
+RUN_NAME = "overview-forest"
+
+
+def _track_one_run() -> tuple[str, str]:
+    """A finished estimator run on mnist (seconds), registered as version 1 of ``overview-model`` (champion)."""
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+
+    from mlaas_kernel import track
+
+    est = DummyClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
+    run_id = track.log_estimator(est, name=RUN_NAME, metrics={"accuracy": 0.75, "loss": 0.5}, tags={"mlaas.dataset": "mnist"})
+    client, exp_id = track.setup()
+    client.create_registered_model("overview-model")
+    client.create_model_version("overview-model", f"runs:/{run_id}/model", run_id=run_id, tags={"mlaas.key_metric": "accuracy"})
+    client.set_registered_model_alias("overview-model", "champion", "1")
+    return run_id, exp_id
+
+
+def _pipeline_run(ws, name: str, run: str, status: str, steps: dict, pid=None) -> None:
+    """A run.json as the engine writes it (interfaces11.md), with the executed notebook of each step."""
+    folder = ws / "pipelines" / name / run
+    folder.mkdir(parents=True)
+    for step in steps:
+        (folder / f"{step}.ipynb").write_text("{}")
+    record = {"pipeline": name, "run": run, "status": status, "started": "2026-12-01T15:30:00+00:00", "ended": None,
+              "parameters": {}, "mlflow_run_id": None, "resumed_from": None, "missing": [], "pid": pid,
+              "steps": {s: {"status": st, "output_notebook": f"{s}.ipynb"} for s, st in steps.items()}}
+    (folder / "run.json").write_text(json.dumps(record))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, request):
+    """``mlaas lab`` in a project folder whose workspace has mnist, 3 labels by 2 annotators, one run
+    (registered), a failed and an interrupted pipeline run; yields (base URL, workspace, run id, experiment id)."""
+    from mlaas_kernel.labels import LabelStore
+
+    with module_workspace(tmp_path_factory, "server-ext", datasets=("mnist",)) as ws:
+        project = ws.parent
+        shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "notebooks"), project / "notebooks",
+                        ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        store = LabelStore()
+        store.label("mnist", 0, "7", annotator="ana")
+        store.label("mnist", 1, "2", annotator="ana")
+        store.label("mnist", 1, "2", annotator="bo")
+        store.close()
+        run_id, exp_id = _track_one_run()
+        _pipeline_run(ws, "digits", "20261201-153000-a1b2", "failed", {"ingest": "succeeded", "label": "cached", "train": "failed", "render": "skipped"})
+        _pipeline_run(ws, "digits", "20261201-160000-c3d4", "running", {"ingest": "running"}, pid=2**22 + 1)  # no such pid
+        env = dict(os.environ)
+        for var, sub in [("JUPYTER_CONFIG_DIR", "jconfig"), ("JUPYTER_DATA_DIR", "jdata"), ("JUPYTER_RUNTIME_DIR", "jruntime")]:
+            (project / sub).mkdir()
+            env[var] = str(project / sub)
+        env.update(JUPYTER_TOKEN=TOKEN, MLAAS_WORKSPACE=str(ws), PYTHONUNBUFFERED="1")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
+        with serving(cmd, f"{base}/api/status?token={TOKEN}", env=env, cwd=project, log=project / "lab.log"):
+            yield base, ws, run_id, exp_id
+
+
+def _get(url: str, *, token: str | None = TOKEN) -> tuple[int, dict]:
+    req = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:  # Jupyter's own 404 page is HTML
+        return exc.code, json.loads(exc.read()) if "json" in exc.headers.get("Content-Type", "") else {}
+
+
+def test_the_api_needs_the_token(lab):
+    base = lab[0]
+    for path in ("/mlaas/api/overview", "/mlaas/api/runs"):
+        status, _ = _get(base + path, token=None)
+        assert status in (401, 403), f"{path} answered {status} without the token"
+        assert _get(base + path, token="wrong")[0] in (401, 403)
+
+
+def test_overview_reads_the_workspace(lab):
+    base, ws, run_id, exp_id = lab
+    status, body = _get(base + "/mlaas/api/overview")
+    assert status == 200
+    assert body["errors"] == {"datasets": None, "runs": None, "models": None, "pipelines": None}
+    assert body["workspace"] == "workspace"  # relative to the server's root_dir
+    (mnist,) = [d for d in body["datasets"] if d["name"] == "mnist"]
+    assert (mnist["kind"], mnist["n_items"], mnist["labelled"], mnist["annotators"]) == ("images", 10_000, 2, 2)
+    assert mnist["open"] == "notebooks/03_label.ipynb"
+    (run,) = [r for r in body["runs"] if r["run_id"] == run_id]
+    assert (run["name"], run["status"], run["dataset"], run["kind"]) == (RUN_NAME, "FINISHED", "mnist", "estimator")
+    assert run["metric"] == {"name": "accuracy", "value": 0.75}
+    assert run["open"] == f"/mlflow/#/experiments/{exp_id}/runs/{run_id}"
+    (model,) = body["models"]
+    assert model["name"] == "overview-model" and model["open"] == "/mlflow/#/models/overview-model"
+    assert model["versions"] == [{"version": 1, "aliases": ["champion"], "run_id": run_id, "created": model["versions"][0]["created"],
+                                  "metric": {"name": "accuracy", "value": 0.75}}]
+    runs = {p["run"]: p for p in body["pipelines"]}
+    assert list(runs) == ["20261201-160000-c3d4", "20261201-153000-a1b2"]  # newest first
+    failed = runs["20261201-153000-a1b2"]
+    assert (failed["pipeline"], failed["status"], failed["failed_step"], failed["steps_done"], failed["steps_total"]) == ("digits", "failed", "train", 2, 4)
+    assert failed["open"] == "workspace/pipelines/digits/20261201-153000-a1b2/train.ipynb"
+    assert runs["20261201-160000-c3d4"]["status"] == "interrupted"  # running, but its pid is dead
+
+
+def test_one_section_alone(lab):
+    base, _, run_id, _ = lab
+    status, body = _get(base + "/mlaas/api/runs")
+    assert status == 200 and set(body) == {"runs", "errors"} and body["errors"] == {"runs": None}
+    assert run_id in {r["run_id"] for r in body["runs"]}
+    assert _get(base + "/mlaas/api/nothing")[0] == 404
+
+
+def test_a_broken_store_is_reported_in_errors_and_the_rest_still_answers(lab):
+    base, ws, run_id, _ = lab
+    db = ws / "labels.db"
+    saved = {p: p.read_bytes() for p in ws.glob("labels.db*")}
+    try:
+        for p in saved:
+            p.unlink()
+        db.write_bytes(b"this is not a SQLite database" * 200)
+        status, body = _get(base + "/mlaas/api/overview")
+        assert status == 200
+        assert "labels.db" in body["errors"]["datasets"] and "not a database" in body["errors"]["datasets"]
+        (mnist,) = body["datasets"]  # the datasets still list, without their progress
+        assert mnist["labelled"] is None
+        assert body["errors"]["runs"] is None and run_id in {r["run_id"] for r in body["runs"]}
+    finally:
+        db.unlink(missing_ok=True)
+        for p, data in saved.items():
+            p.write_bytes(data)
