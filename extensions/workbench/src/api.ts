@@ -44,6 +44,7 @@ export interface IPipelineRun {
   run: string;
   status?: string | null;
   failed_step?: string | null;
+  running_step?: string | null;
   steps_done?: number | null;
   steps_total?: number | null;
   started?: number | string | null;

@@ -108,7 +108,11 @@ export function modelRow(m: IModel): HTMLElement {
 export function pipelineRow(p: IPipelineRun): HTMLElement {
   const done = p.steps_done ?? 0;
   const total = p.steps_total ?? 0;
-  const failed = p.failed_step ? h('span', { class: 'mlaas-failed-step', title: `step ${p.failed_step} failed` }, `failed at ${p.failed_step}`) : null;
+  const failed = p.failed_step
+    ? h('span', { class: 'mlaas-failed-step', title: `step ${p.failed_step} failed` }, `failed at ${p.failed_step}`)
+    : p.running_step
+      ? h('span', { class: 'mlaas-muted', title: `step ${p.running_step} is running` }, `at ${p.running_step}`)
+      : null;
   return row(
     'pipelines',
     `${p.pipeline}/${p.run}`,
