@@ -43,7 +43,7 @@ class PipelineTracking:
                 self.client.log_batch(existing, tags=[current, RunTag("mlaas.pipeline.status", "running")])
                 self.run_id = existing
                 return existing
-            tags = {"mlaas.pipeline.name": pipeline, "mlaas.pipeline.run_id": run, "mlaas.pipeline.kind": "pipeline",
+            tags = {"mlaas.kind": "pipeline", "mlaas.pipeline.name": pipeline, "mlaas.pipeline.run": f"{pipeline}/{run}",
                     "mlflow.note.content": description, **{f"mlaas.version.{k}": v for k, v in versions().items()}}
             self.run_id = self.client.create_run(exp_id, run_name=f"{pipeline}/{run}", tags={k: str(v) for k, v in tags.items()}).info.run_id
             self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()],

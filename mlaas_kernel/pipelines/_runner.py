@@ -33,7 +33,8 @@ def _resumed_record(pipeline, resume: str, overrides, workspace_dir) -> dict:
     record = load_run(f"{pipeline.name}/{resume}", workspace_dir=workspace_dir)
     if record["status"] == "running":
         raise PipelineError(f"{pipeline.name}/{record['run']} is still running (pid {record.get('pid')}): wait for it or stop it first")
-    params = apply_overrides(pipeline, {**pipeline.parameters, **record.get("parameters", {})}, overrides)
+    before = record.get("parameters", {})  # a parameter the spec no longer declares is dropped, a new one has its default
+    params = apply_overrides(pipeline, {k: before.get(k, v) for k, v in pipeline.parameters.items()}, overrides)
     old, previous = record.get("steps", {}), record["status"]
     record.update(parameters=params, status="running", ended=None, pid=os.getpid(), missing=list(pipeline.missing),
                   resumed_from=f"{pipeline.name}/{record['run']}")

@@ -108,9 +108,25 @@ def _take_job(job: dict) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
 
 
+def _die_with_parent() -> None:
+    """SIGTERM when the runner dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``), so no step outlives its run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: the runner's own Ctrl-C handling still stops each step
+    if os.getppid() == 1:
+        raise KeyboardInterrupt("the runner ended before this worker started")
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    try:
+        _die_with_parent()
+    except KeyboardInterrupt:
+        return 130
     pm, broken = None, None
     try:
         _skip_slow_format_checker()
