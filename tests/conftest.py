@@ -31,6 +31,39 @@ def env(jupyter_env, workspace):
     return jupyter_env
 
 
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory):
+    """A workspace made once per session, for modules to copy (``_workspace.module_workspace(copy_of=...)``), never
+    to write to: MNIST and the GPU table ingested, one 1-epoch CNN (batch 256, seed 0, on the CPU) tracked in the
+    ``mlaas`` experiment. ``{"root", "cnn"}``: ``cnn`` is train_dataset's result. Nothing calibrated or registered."""
+    from _workspace import module_workspace
+
+    from mlaas_kernel import data
+    from mlaas_kernel.train import train_dataset
+
+    with module_workspace(tmp_path_factory, "trained") as root:
+        for name in ("mnist", "gpu-benchmarks"):
+            data.ingest(name, progress=False)
+        cnn = train_dataset("mnist", epochs=1, batch_size=256, device="cpu", random_state=0)
+    return {"root": root, "cnn": cnn}
+
+
+@pytest.fixture(scope="session")
+def registered_workspace(trained_workspace, tmp_path_factory):
+    """A copy of ``trained_workspace`` whose CNN is calibrated for LAC sets (significance 0.05) and registered as
+    ``mnist-cnn`` version 1 (champion, parity on 200 items), made once per session to be copied, never written to.
+    ``{"root", "cnn", "v1"}``: ``v1`` is the registry's Version."""
+    from _workspace import module_workspace
+
+    from mlaas_kernel import conformal, registry
+
+    with module_workspace(tmp_path_factory, "registered", copy_of=trained_workspace["root"]) as root:
+        run_id = trained_workspace["cnn"].run_id
+        conformal.calibrate_run(run_id, score="lac")
+        v1 = registry.register(run_id, "mnist-cnn", check_n=200)
+    return {"root": root, "cnn": trained_workspace["cnn"], "v1": v1}
+
+
 @pytest.fixture
 def compute_state(monkeypatch):
     """The compute layer with a fresh device decision and an empty fallback log."""
