@@ -112,6 +112,55 @@ class _Workspace(threading.Thread):
         return self
 
 
+def _lists_the_workspace(panel, made: _Workspace, pipeline, workspace: Path, log: Path):
+    """The dataset with its labelled count, the run with its metric and status, the failed pipeline run; the row of the latter."""
+    dataset = panel.locator("[data-section='datasets'] .mlaas-row[data-key='mnist']")
+    expect(dataset.locator(".mlaas-labelled")).to_have_text("3 / 10,000", timeout=30_000)
+    expect(dataset).to_contain_text("1 annotator")
+    run = panel.locator(f"[data-section='runs'] .mlaas-row[data-key='{made.first}']")
+    expect(run).to_contain_text("sidebar-cnn")
+    expect(run).to_contain_text("val_accuracy 0.875")
+    expect(run.locator(".mlaas-status")).to_have_text("finished")
+    assert pipeline.wait(timeout=120) == 1, log.read_text()[-2000:]  # a step failed: exit status 1
+    record = json.loads(next((workspace / "pipelines" / "sidebar").glob("*/run.json")).read_text())
+    row = panel.locator(f"[data-section='pipelines'] .mlaas-row[data-key='sidebar/{record['run']}']")
+    expect(row.locator(".mlaas-failed-step")).to_have_text("failed at broken", timeout=15_000)  # polled, no reload
+    expect(row.locator(".mlaas-steps")).to_have_text("1/2")
+    expect(row.locator(".mlaas-status")).to_have_text("failed")
+    return dataset, row
+
+
+def _follows_new_labels_and_runs(panel, dataset, made: _Workspace) -> float:
+    """A label by a second annotator and a new run appear without a reload; returns how long that took."""
+    changed = time.monotonic()
+    made.store.label("mnist", 3, "3", annotator="bo")
+    second = _tracked_run(made.client, made.exp_id, "sidebar-cnn-2", 0.9)
+    expect(dataset.locator(".mlaas-labelled")).to_have_text("4 / 10,000", timeout=15_000)
+    expect(dataset).to_contain_text("2 annotators")
+    expect(panel.locator(f"[data-section='runs'] .mlaas-row[data-key='{second}']")).to_contain_text("val_accuracy 0.900", timeout=15_000)
+    made.store.close()
+    return time.monotonic() - changed
+
+
+def _opens_and_stops_polling_when_hidden(page, row, polls: list, artifacts: Path):
+    """A pipeline row opens the failed step's executed notebook; a hidden panel asks nothing; shown again, it asks at once."""
+    row.click()
+    expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")).to_contain_text("broken.ipynb", timeout=30_000)
+    page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output", has_text="ValueError: asked to fail broken").first.wait_for(state="attached", timeout=30_000)
+    page.screenshot(path=str(artifacts / "workbench-opened.png"))
+    tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='mlaas-workbench']")
+    tab.click()  # collapse the sidebar
+    expect(page.locator("#mlaas-workbench")).to_be_hidden()
+    hidden, asked = time.monotonic(), len(polls)
+    # Lab starts the notebook's kernel; a server stopped while one starts is slow to exit.
+    page.get_by_role("button", name="Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)
+    page.wait_for_timeout(max(0.0, 6.0 - (time.monotonic() - hidden)) * 1000)  # longer than one 5 s interval: no request may come
+    assert len(polls) == asked, f"{len(polls) - asked} overview requests while the panel was hidden"
+    with page.expect_request(lambda r: "/mlaas/api/overview" in r.url, timeout=3_000):  # at once, not after 5 s
+        tab.click()
+    expect(page.locator("#mlaas-workbench")).to_be_visible()
+
+
 def test_sidebar_lists_the_workspace_and_follows_it(browser_page, project_copy, env, port, artifacts, monkeypatch):
     project = _project(project_copy)
     workspace = project / "workspace"  # under Lab's root, as with `mlaas lab` in a clone: its notebooks open as documents
@@ -119,51 +168,28 @@ def test_sidebar_lists_the_workspace_and_follows_it(browser_page, project_copy, 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     env = {**env, "MLAAS_WORKSPACE": str(workspace), "JUPYTER_TOKEN": "workbench-test", "MLAAS_PIPELINES": str(project / "pipelines")}
     env.pop("MLFLOW_TRACKING_URI", None)
-    pipeline_log = open(artifacts / "pipeline.log", "wb")
+    polls: list[str] = []
+    browser_page.on("request", lambda r: "/mlaas/api/overview" in r.url and polls.append(r.url))
+    log = artifacts / "pipeline.log"
     # The engine runs the pipeline, and a thread makes the workspace, while Lab starts.
-    pipeline = subprocess.Popen([sys.executable, "-m", "mlaas_kernel", "pipeline", "run", "sidebar", "--no-track", "--workers", "2"],
-                                env=env, cwd=project, stdout=pipeline_log, stderr=subprocess.STDOUT)
+    with open(log, "wb") as out:
+        pipeline = subprocess.Popen([sys.executable, "-m", "mlaas_kernel", "pipeline", "run", "sidebar", "--no-track", "--workers", "2"],
+                                    env=env, cwd=project, stdout=out, stderr=subprocess.STDOUT)
     made = _Workspace()
     made.start()
+    base = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
     try:
-        base = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
         with serving(cmd, f"{base}/api/status?token=workbench-test", env=env, cwd=project, log=artifacts / "lab.log"):
             panel = _open_sidebar(browser_page, base)
             made.join_checked(120)
-            dataset = panel.locator("[data-section='datasets'] .mlaas-row[data-key='mnist']")
-            expect(dataset.locator(".mlaas-labelled")).to_have_text("3 / 10,000", timeout=30_000)
-            run = panel.locator(f"[data-section='runs'] .mlaas-row[data-key='{made.first}']")
-            expect(run).to_contain_text("sidebar-cnn")
-            expect(run).to_contain_text("val_accuracy 0.875")
-            expect(run.locator(".mlaas-status")).to_have_text("finished")
-            assert pipeline.wait(timeout=120) == 1, (artifacts / "pipeline.log").read_text()[-2000:]  # a step failed: exit 1
-            record = json.loads(next((workspace / "pipelines" / "sidebar").glob("*/run.json")).read_text())
-            row = panel.locator(f"[data-section='pipelines'] .mlaas-row[data-key='sidebar/{record['run']}']")
-            expect(row.locator(".mlaas-failed-step")).to_have_text("failed at broken", timeout=15_000)  # polled, no reload
-            expect(row.locator(".mlaas-steps")).to_have_text("1/2")
+            dataset, row = _lists_the_workspace(panel, made, pipeline, workspace, log)
             panel.screenshot(path=str(artifacts / "workbench-sidebar.png"))
-
-            # New labels and a new run show up by themselves (the panel polls every 5 s while visible).
-            changed = time.monotonic()
-            made.store.label("mnist", 3, "3", annotator="bo")
-            second = _tracked_run(made.client, made.exp_id, "sidebar-cnn-2", 0.9)
-            expect(dataset.locator(".mlaas-labelled")).to_have_text("4 / 10,000", timeout=15_000)
-            expect(dataset).to_contain_text("2 annotators")
-            expect(panel.locator(f"[data-section='runs'] .mlaas-row[data-key='{second}']")).to_contain_text("val_accuracy 0.900", timeout=15_000)
-            print(f"a new label and run showed {time.monotonic() - changed:.1f} s after they were written")
-            made.store.close()
-
-            # A row opens its notebook in Lab: the failed step's executed notebook, with the error it raised.
-            row.click()
-            tab = browser_page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
-            expect(tab).to_contain_text("broken.ipynb", timeout=30_000)
-            error = browser_page.locator(".jp-NotebookPanel:visible .jp-OutputArea-output", has_text="ValueError: asked to fail broken")
-            error.first.wait_for(state="attached", timeout=30_000)
-            browser_page.screenshot(path=str(artifacts / "workbench-opened.png"))
+            seconds = _follows_new_labels_and_runs(panel, dataset, made)
+            print(f"a new label and a new run showed in the sidebar {seconds:.1f} s after they were written")
+            _opens_and_stops_polling_when_hidden(browser_page, row, polls, artifacts)
             browser_page.goto("about:blank")  # leave before the server stops, or the page logs its lost websocket
     finally:
         if pipeline.poll() is None:
             pipeline.kill()
             pipeline.wait()
-        pipeline_log.close()
