@@ -105,8 +105,9 @@ def test_cli_parameter_errors_and_list(project, env):
     env["MLAAS_PIPELINES"] = str(project / "pipelines")
     bad = mlaas("pipeline", "run", "fan", "-p", "epochs", "2", env=env, cwd=project)
     assert bad.returncode == 2 and "no parameter 'epochs'; its parameters: seconds (default 2), a_value (default 1)" in bad.stderr
+    write_spec(project, "broken", "name: broken\n")
     listing = mlaas("pipeline", "list", env=env, cwd=project)
-    assert listing.returncode == 0, listing.stderr
+    assert listing.returncode == 1 and "broken: INVALID: " in listing.stdout and "steps must be a non-empty mapping" in listing.stdout
     assert "branches: A chain whose middle step fails" in listing.stdout
     assert "steps       first -> middle -> last -> tracked" in listing.stdout and "missing:    a GPU step: not built yet" in listing.stdout
     assert "parameters  seconds=2, a_value=1" in listing.stdout

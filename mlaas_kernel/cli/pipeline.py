@@ -19,24 +19,29 @@ def _error(exc: Exception) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ..pipelines import PipelineError, find_pipelines
-    from ..pipelines._spec import pipelines_dir
+    from ..pipelines import PipelineError, load_pipeline
+    from ..pipelines._spec import SUFFIXES, pipelines_dir
 
-    try:
-        found = find_pipelines()
-    except PipelineError as exc:
-        return _error(exc)
-    if not found:
-        print(f"no pipelines in {pipelines_dir()} (write pipelines/NAME.yaml, or point MLAAS_PIPELINES at a folder)")
+    folder = pipelines_dir()
+    files = sorted(p for p in folder.glob("*") if p.suffix in SUFFIXES) if folder.is_dir() else []
+    if not files:
+        print(f"no pipelines in {folder} (write pipelines/NAME.yaml, or point MLAAS_PIPELINES at a folder)")
         return 0
-    for p in found:
+    broken = 0
+    for path in files:
+        try:
+            p = load_pipeline(path)
+        except PipelineError as exc:  # one broken spec does not hide the others
+            print(f"{path.stem}: INVALID: {exc}")
+            broken += 1
+            continue
         print(f"{p.name}: {p.description}")
         print(f"  steps       {' -> '.join(p.order)}")
         params = ", ".join(f"{k}={v!r}" for k, v in p.parameters.items()) or "(none)"
         print(f"  parameters  {params}")
         for item in p.missing:
             print(f"  missing:    {item}")
-    return 0
+    return 1 if broken else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
