@@ -53,6 +53,21 @@ class PipelineTracking:
             return None
         return self.run_id
 
+    def start_in_background(self, **kwargs) -> None:
+        """:meth:`start` in a thread: importing MLflow and opening its store take seconds that cached
+        steps and the workers' own imports need not wait for."""
+        import threading
+
+        self._thread = threading.Thread(target=self.start, kwargs=kwargs, daemon=True, name="pipeline-mlflow")
+        self._thread.start()
+
+    def wait(self) -> str | None:
+        """The pipeline's MLflow run id once :meth:`start_in_background` is done (None without tracking)."""
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            thread.join()
+        return self.run_id
+
     def step_runs(self, run_ref: str, step: str) -> list[str]:
         """The MLflow runs the step's notebook created (by their ``mlaas.pipeline.*`` tags), oldest first."""
         if not (self.enabled and self.run_id):
@@ -69,6 +84,7 @@ class PipelineTracking:
 
     def finish(self, status: str, run_json) -> None:
         """The run's final status, and run.json as its artifact."""
+        self.wait()
         if not (self.enabled and self.run_id):
             return
         try:

@@ -101,12 +101,11 @@ def run_pipeline(name: str, *, params=None, resume: str | None = None, force: bo
     started = time.monotonic()
     try:
         with _sigterm_as_interrupt():
-            # Workers import papermill while MLflow opens its store: both take seconds.
-            scheduler.spares.top_up(min(scheduler.workers, sum(s["status"] == "pending" for s in record["steps"].values())))
-            record["mlflow_run_id"] = tracking.start(pipeline=pipeline.name, run=record["run"], params=record["parameters"],
-                                                     description=pipeline.description, existing=record.get("mlflow_run_id"))
             shown.line(f"pipeline {pipeline.name} run {record['run']}{' (resumed)' if resume else ''}: {len(pipeline.order)} steps, "
                        f"parameters {record['parameters']}")
+            # MLflow opens its store while cached steps are copied and the first workers import papermill.
+            tracking.start_in_background(pipeline=pipeline.name, run=record["run"], params=record["parameters"],
+                                         description=pipeline.description, existing=record.get("mlflow_run_id"))
             scheduler.run()
         record["status"], record["status_note"] = _final_status(record)
     except KeyboardInterrupt:
@@ -114,6 +113,7 @@ def run_pipeline(name: str, *, params=None, resume: str | None = None, force: bo
         raise
     finally:
         scheduler.spares.close()
+        record["mlflow_run_id"] = tracking.wait() or record.get("mlflow_run_id")
         record.update(ended=now(), seconds=round(time.monotonic() - started, 2))
         write_run(folder, record)
         tracking.finish(record["status"], folder / RUN_FILE)

@@ -25,6 +25,7 @@ class Scheduler:
         self.run_ref = f"{record['pipeline']}/{record['run']}"
         self._t0: dict[str, float] = {}
         self.spares = _step.Spares()
+        self.warm = False  # spares are started once a step has to run (a fully cached run needs none)
 
     # ------------------------------------------------------------------ bookkeeping
     def save(self) -> None:
@@ -51,8 +52,9 @@ class Scheduler:
                 for name in self._ready()[: max(0, self.workers - len(self.running))]:
                     self._start(name)
                 self._skip_blocked()  # a step that just turned out unavailable blocks its dependants
-                waiting = sum(s["status"] == "pending" for s in self.steps.values())
-                self.spares.top_up(min(waiting, self.workers))
+                if self.warm:
+                    waiting = sum(s["status"] == "pending" for s in self.steps.values())
+                    self.spares.top_up(min(waiting, self.workers))
                 if not self.running:
                     if self._ready():
                         continue  # cached or unavailable steps freed others
@@ -106,9 +108,12 @@ class Scheduler:
         if reason:
             self.set_state(name, "unavailable", reason=reason)
             return
+        worker = self.spares.take()  # it imports papermill while MLflow's run is made
+        self.warm = True
+        self.record["mlflow_run_id"] = self.tracking.wait()
         env = _step.step_env(workspace=self.workspace, outputs=self.folder / f"{name}.outputs.json", run_ref=self.run_ref, step=name,
                              mlflow_run=self.record.get("mlflow_run_id"))
-        proc = _step.start(name, self.spares.take(), notebook=notebook, parameters=params, folder=self.folder, cwd=self.pipeline.root,
+        proc = _step.start(name, worker, notebook=notebook, parameters=params, folder=self.folder, cwd=self.pipeline.root,
                            timeout=spec.timeout, env=env)
         self.running[name] = proc
         threading.Thread(target=lambda: (proc.wait(), self.finished.put(name)), daemon=True, name=f"step-{name}").start()
