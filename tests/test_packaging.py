@@ -94,3 +94,41 @@ def test_umap_is_declared_for_the_cpu_umap_path():
 
     assert compute.ESTIMATORS.get("UMAP")[1] == "umap:UMAP"
     import umap  # noqa: F401  (installed by the dependency above)
+
+
+# The gpu extra's wheels and the conda packages RAPIDS publishes the same libraries as.
+GPU_CONDA_NAMES = {"cudf-cu12": "cudf", "cuml-cu12": "cuml", "cupy-cuda12x": "cupy"}
+
+
+def _floor(spec: str) -> tuple[int, ...] | None:
+    found = re.search(r">=\s*([\d.]+)", spec)
+    return tuple(int(x) for x in found.group(1).split(".")) if found else None
+
+
+def test_environment_gpu_yml_is_environment_yml_with_rapids_from_conda():
+    """environment-gpu.yml: the gpu extra's RAPIDS packages from conda (same floors), CUDA 12 like the
+    -cu12 wheels, the same pip list as environment.yml plus the gpu extra's other packages."""
+    import yaml
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    gpu = {_name(r): r for r in project["optional-dependencies"]["gpu"]}
+    cpu_env, gpu_env = (yaml.safe_load((REPO / f).read_text()) for f in ("environment.yml", "environment-gpu.yml"))
+    assert gpu_env["channels"] == ["rapidsai", "conda-forge", "nvidia"]
+    conda = {_name(d): d for d in gpu_env["dependencies"] if isinstance(d, str)}
+    for wheel, name in GPU_CONDA_NAMES.items():
+        assert name in conda, f"environment-gpu.yml has no {name} (the gpu extra's {wheel})"
+        assert _floor(conda[name]) == _floor(gpu[wheel]), f"{conda[name]} against the gpu extra's {gpu[wheel]}"
+    assert conda["cuda-version"].replace(" ", "") == "cuda-version>=12,<13"  # the wheels are the CUDA 12 builds
+    assert conda["python"] == next(d for d in cpu_env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    pip_of = lambda env: [p for d in env["dependencies"] if isinstance(d, dict) for p in d["pip"]]  # noqa: E731
+    pip_only = {r for w, r in gpu.items() if w not in GPU_CONDA_NAMES}
+    assert pip_only == {r for r in gpu.values() if _name(r) == "jupyterlab-nvdashboard"}
+    assert sorted(pip_of(gpu_env)) == sorted(pip_of(cpu_env) + list(pip_only))
+
+
+def test_nvdashboard_is_in_the_gpu_extra_only():
+    """PLATFORM.md: jupyterlab-nvdashboard shows failing GPU panels without a GPU, so only GPU installs get it."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    elsewhere = [project["dependencies"], *(v for k, v in project["optional-dependencies"].items() if k != "gpu")]
+    assert not [r for reqs in elsewhere for r in reqs if _name(r) == "jupyterlab-nvdashboard"]
+    assert "jupyterlab-nvdashboard" not in (REPO / "environment.yml").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 _CLIENTS: dict[str, object] = {}
 _LOCK = threading.Lock()
@@ -36,7 +37,9 @@ def client(uri: str):
             quiet_mlflow()
             from mlflow.tracking import MlflowClient
 
-            read = f"sqlite:///file:{uri.removeprefix('sqlite:///')}?mode=ro&uri=true" if uri.startswith("sqlite:///") else uri
+            # The path percent-encoded: MLflow makes the parent folder of what follows sqlite:/// (relative
+            # to the cwd), which for a plain ``file:/path`` would be a folder named "file:" in Lab's root.
+            read = f"sqlite:///file:{quote(uri.removeprefix('sqlite:///'), safe='')}?mode=ro&uri=true" if uri.startswith("sqlite:///") else uri
             _CLIENTS[uri] = MlflowClient(tracking_uri=read, registry_uri=read)
         return _CLIENTS[uri]
 

@@ -1,46 +1,14 @@
-"""The overview's pipelines: recent pipeline runs (``run.json``), their progress and the notebook to open."""
+"""The overview's pipelines: recent pipeline runs (``mlaas_kernel.pipelines.list_runs``: run.json, a dead
+pid's ``running`` read as ``interrupted``), their progress and the notebook to open."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 from ._common import lab_path
 
 MAX_RUNS = 20
 DONE = ("succeeded", "cached")
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, TypeError, ValueError):
-        return False
-    return True
-
-
-def _read_runs(ws: Path) -> tuple[list[dict], list[str]]:
-    """run.json files as the engine writes them, newest first (until ``mlaas_kernel.pipelines.list_runs`` exists)."""
-    found, errors = [], []
-    for path in (ws / "pipelines").glob("*/*/run.json"):
-        try:
-            run = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            errors.append(f"{path}: {exc}")
-            continue
-        if run.get("status") == "running" and not _alive(run.get("pid")):
-            run["status"] = "interrupted"
-        found.append(run)
-    return sorted(found, key=lambda r: str(r.get("run", "")), reverse=True), errors
-
-
-def _list_runs(ws: Path) -> tuple[list[dict], list[str]]:
-    try:
-        from ..pipelines import list_runs
-    except ImportError:
-        return _read_runs(ws)
-    return list_runs(workspace_dir=ws), []
 
 
 def _opens(run: dict, ws: Path, root_dir: Path) -> str | None:
@@ -66,9 +34,10 @@ def _row(run: dict, ws: Path, root_dir: Path) -> dict:
             "open": _opens(run, ws, root_dir)}
 
 
-def pipelines(ws: Path, *, root_dir: Path) -> tuple[list[dict], str | None]:
-    """The pipelines section (newest first) and its error: unreadable run.json files are named there."""
+def pipelines(ws: Path, *, root_dir: Path) -> tuple[list[dict], None]:
+    """The pipelines section, newest first (a run.json being written or damaged is left out by list_runs)."""
     if not (ws / "pipelines").is_dir():
         return [], None
-    found, errors = _list_runs(ws)
-    return [_row(r, ws, root_dir) for r in found[:MAX_RUNS]], "; ".join(errors) or None
+    from ..pipelines import list_runs
+
+    return [_row(r, ws, root_dir) for r in list_runs(workspace_dir=ws)[:MAX_RUNS]], None
