@@ -79,6 +79,9 @@ export async function fetchOverview(
     throw new Error(`cannot reach ${OVERVIEW_PATH}: ${(error as Error).message}`);
   }
   const text = await response.text();
+  if (response.status === 404) {
+    throw new Error(`${OVERVIEW_PATH} is not served here: the workbench's server extension is off (start JupyterLab with \`mlaas lab\`)`);
+  }
   if (!response.ok) {
     throw new Error(`${OVERVIEW_PATH} answered ${response.status} ${response.statusText}${detail(text)}`);
   }

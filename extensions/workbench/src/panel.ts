@@ -48,8 +48,8 @@ export class WorkbenchPanel extends Widget {
     return this._data;
   }
 
-  /** Fetch the overview now and render it; a failure shows inline and keeps the last data. */
-  refresh(): Promise<void> {
+  /** Fetch the overview now and render it; a failure shows inline and keeps the last data. True when it worked. */
+  refresh(): Promise<boolean> {
     if (!this._inflight) {
       this._inflight = this._refresh().finally(() => (this._inflight = null));
     }
@@ -79,7 +79,7 @@ export class WorkbenchPanel extends Widget {
     this._poller.stop();
   }
 
-  private async _refresh(): Promise<void> {
+  private async _refresh(): Promise<boolean> {
     this._button.classList.add('mlaas-busy');
     try {
       const data = await this._fetch();
@@ -90,9 +90,11 @@ export class WorkbenchPanel extends Widget {
       for (const section of this._sections) {
         section.render(data[section.name] as unknown[], data.errors?.[section.name] || null);
       }
+      return true;
     } catch (error) {
       // Keep the last rows: a server restart or a dropped connection should not blank the panel.
       showError(this._banner, `Could not refresh: ${(error as Error).message || error}`);
+      return false;
     } finally {
       this._button.classList.remove('mlaas-busy');
       this._tick();
@@ -124,7 +126,7 @@ export class WorkbenchPanel extends Widget {
   private _sections: SectionView[];
   private _data: IOverview | null = null;
   private _fetched = 0;
-  private _inflight: Promise<void> | null = null;
+  private _inflight: Promise<boolean> | null = null;
   private _button: HTMLElement;
   private _updated = h('span', { class: 'mlaas-updated' }, 'loading…');
   private _title = h('span', { class: 'mlaas-title' }, 'Workbench');

@@ -1,10 +1,12 @@
 // Runs a task at once and then every `interval` ms after the previous run ends, between start() and stop().
+// After failures the wait doubles (up to `maxInterval`), so a server that is away is not asked every 5 s.
 
 export class Poller {
   constructor(
-    private _task: () => Promise<void>,
+    private _task: () => Promise<boolean>,
     private _interval: number,
-    private _whileHidden: () => void = () => undefined
+    private _whileHidden: () => void = () => undefined,
+    private _maxInterval = 30000
   ) {}
 
   get running(): boolean {
@@ -21,11 +23,12 @@ export class Poller {
       if (document.hidden) {
         this._whileHidden(); // the browser tab is in the background: no requests, clocks only
       } else {
-        await this._task();
+        this._failures = (await this._task()) ? 0 : this._failures + 1;
       }
       // A stop() (or a stop() then start()) during the task ends this loop; the new one goes on.
       if (this._running && generation === this._generation) {
-        this._timer = window.setTimeout(loop, this._interval);
+        const wait = Math.min(this._maxInterval, this._interval * 2 ** Math.min(this._failures, 10));
+        this._timer = window.setTimeout(loop, wait);
       }
     };
     void loop();
@@ -41,6 +44,7 @@ export class Poller {
   }
 
   private _running = false;
+  private _failures = 0;
   private _generation = 0;
   private _timer: number | null = null;
 }
