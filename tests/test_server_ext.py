@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -70,7 +72,8 @@ def lab(tmp_path_factory, request):
         for var, sub in [("JUPYTER_CONFIG_DIR", "jconfig"), ("JUPYTER_DATA_DIR", "jdata"), ("JUPYTER_RUNTIME_DIR", "jruntime")]:
             (project / sub).mkdir()
             env[var] = str(project / sub)
-        env.update(JUPYTER_TOKEN=TOKEN, MLAAS_WORKSPACE=str(ws), PYTHONUNBUFFERED="1")
+        (project / "user-settings").mkdir()  # the user's own Lab settings: nothing of ours may be written there
+        env.update(JUPYTER_TOKEN=TOKEN, MLAAS_WORKSPACE=str(ws), PYTHONUNBUFFERED="1", JUPYTERLAB_SETTINGS_DIR=str(project / "user-settings"))
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
@@ -146,3 +149,59 @@ def test_a_broken_store_is_reported_in_errors_and_the_rest_still_answers(lab):
         db.unlink(missing_ok=True)
         for p, data in saved.items():
             p.write_bytes(data)
+
+
+def test_lab_has_the_workbench_settings_and_labextension_without_writing_user_settings(lab):
+    """The shipped settings are defaults of Lab's settings API (read through it), the user's folder
+    stays empty, and Lab finds the mlaas-workbench labextension (JUPYTER_PATH)."""
+    base, ws = lab[0], lab[1]
+    status, body = _get(base + "/lab/api/settings/@jupyterlab/notebook-extension:tracker")
+    assert status == 200
+    props = body["schema"]["properties"]
+    assert props["autoStartDefaultKernel"]["default"] is True and props["recordTiming"]["default"] is True
+    status, body = _get(base + "/lab/api/settings/@jupyterlab/apputils-extension:notification")
+    props = body["schema"]["properties"]
+    assert props["checkForUpdates"]["default"] is False and props["fetchNews"]["default"] == "false"
+    assert list((ws.parent / "user-settings").rglob("*")) == []
+    with urllib.request.urlopen(f"{base}/lab?token={TOKEN}", timeout=60) as r:
+        page = r.read().decode()
+    assert '"name": "mlaas-workbench"' in page or '"name":"mlaas-workbench"' in page
+
+
+def test_a_launcher_whose_program_is_missing_says_what_to_install(tmp_path):
+    """The page a launcher serves in place of a program that is not installed (real HTTP, its own PID)."""
+    from mlaas_kernel.server_ext import _proxies
+
+    assert _proxies._missing("mlflow", "mlflow", "MLflow") is None  # installed here
+    cmd = _proxies._missing("no_such_program_here", "no-such-program", "No Such Program")
+    port = free_port()
+    proc = subprocess.Popen([part.format(port=port) for part in cmd], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # waiting for the process to bind its port
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
+            except urllib.error.HTTPError as exc:
+                status, page = exc.code, exc.read().decode()
+                break
+            except urllib.error.URLError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the notice server did not start"
+                time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert status == 503 and "pip install no-such-program" in page and "No Such Program is not installed" in page
+
+
+def test_mlflow_allows_the_lab_origin_that_mlaas_lab_exports(monkeypatch):
+    from mlaas_kernel.server_ext import _proxies
+
+    monkeypatch.setenv("MLAAS_LAB_ORIGIN", "http://127.0.0.1:8123")
+    conf = _proxies.mlflow()
+    cmd = conf["command"]
+    hosts, origins = cmd[cmd.index("--allowed-hosts") + 1].split(","), cmd[cmd.index("--cors-allowed-origins") + 1].split(",")
+    assert {"127.0.0.1:8123", "localhost:8123"} <= set(hosts) and "http://127.0.0.1:8123" in origins
+    assert conf["request_headers_override"] == {} and conf["absolute_url"] is False and cmd[cmd.index("--workers") + 1] == "1"
+    monkeypatch.delenv("MLAAS_LAB_ORIGIN")
+    conf = _proxies.mlflow()  # a plain `jupyter lab`: MLflow is shown the origin it allows by default
+    assert "--allowed-hosts" not in conf["command"] and conf["request_headers_override"]["Host"] == "127.0.0.1:{port}"
