@@ -35,7 +35,8 @@ def env(jupyter_env, workspace):
 def trained_workspace(tmp_path_factory):
     """A workspace made once per session, for modules to copy (``_workspace.module_workspace(copy_of=...)``), never
     to write to: MNIST and the GPU table ingested, one 1-epoch CNN (batch 256, seed 0, on the CPU) tracked in the
-    ``mlaas`` experiment. ``{"root", "cnn"}``: ``cnn`` is train_dataset's result. Nothing calibrated or registered."""
+    ``mlaas`` experiment. ``{"root", "cnn", "model_file"}``: ``cnn`` is train_dataset's result, ``model_file`` its
+    model file relative to the root (a copy has it at the same place). Nothing calibrated or registered."""
     from _workspace import module_workspace
 
     from mlaas_kernel import data
@@ -45,14 +46,14 @@ def trained_workspace(tmp_path_factory):
         for name in ("mnist", "gpu-benchmarks"):
             data.ingest(name, progress=False)
         cnn = train_dataset("mnist", epochs=1, batch_size=256, device="cpu", random_state=0)
-    return {"root": root, "cnn": cnn}
+    return {"root": root, "cnn": cnn, "model_file": cnn.model_path.relative_to(root)}
 
 
 @pytest.fixture(scope="session")
 def registered_workspace(trained_workspace, tmp_path_factory):
     """A copy of ``trained_workspace`` whose CNN is calibrated for LAC sets (significance 0.05) and registered as
     ``mnist-cnn`` version 1 (champion, parity on 200 items), made once per session to be copied, never written to.
-    ``{"root", "cnn", "v1"}``: ``v1`` is the registry's Version."""
+    ``{"root", "cnn", "model_file", "v1"}``: ``v1`` is the registry's Version."""
     from _workspace import module_workspace
 
     from mlaas_kernel import conformal, registry
@@ -61,7 +62,7 @@ def registered_workspace(trained_workspace, tmp_path_factory):
         run_id = trained_workspace["cnn"].run_id
         conformal.calibrate_run(run_id, score="lac")
         v1 = registry.register(run_id, "mnist-cnn", check_n=200)
-    return {"root": root, "cnn": trained_workspace["cnn"], "v1": v1}
+    return {**trained_workspace, "root": root, "v1": v1}
 
 
 @pytest.fixture

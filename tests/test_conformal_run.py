@@ -8,22 +8,18 @@ import numpy as np
 import pytest
 
 from _cli import mlaas
+from _workspace import module_workspace
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A workspace with MNIST, one tracked CNN run and one siamese embedding run (1 epoch each), exported as MLAAS_WORKSPACE."""
-    from mlaas_kernel import data
-    from mlaas_kernel.train import train_dataset, train_embedding
+def trained(trained_workspace, tmp_path_factory):
+    """A workspace with MNIST, one tracked CNN run (a copy of the session's trained workspace) and one siamese
+    embedding run (1 epoch each), exported as MLAAS_WORKSPACE."""
+    from mlaas_kernel.train import train_embedding
 
-    root = tmp_path_factory.mktemp("conformal") / "workspace"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLAAS_WORKSPACE", str(root))
-        mp.setenv("MLAAS_OFFLINE", "1")
-        data.ingest("mnist", progress=False)
-        run_id = train_dataset("mnist", epochs=1).run_id
+    with module_workspace(tmp_path_factory, "conformal", copy_of=trained_workspace["root"]) as root:
         embedding_id = train_embedding("mnist", epochs=1).run_id
-        yield root, run_id, embedding_id
+        yield root, trained_workspace["cnn"].run_id, embedding_id
 
 
 def _artifact(client, run_id, path, tmp_path):

@@ -23,17 +23,15 @@ KSERVE_SCHEMA = Path(__file__).parent / "data" / "kserve_inferenceservice_v1beta
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory):
-    """A 1-epoch CNN registered as ``mnist-cnn`` (champion); yields (workspace, version, bundle folder, one digit 0..1)."""
-    from mlaas_kernel import data, export, registry
-    from mlaas_kernel.train import train_dataset
+def registered(registered_workspace, tmp_path_factory):
+    """A 1-epoch CNN registered as ``mnist-cnn`` (champion; a copy of the session's registered workspace: parity itself
+    is tested in test_export.py); yields (workspace, version, bundle folder, one digit 0..1)."""
+    from mlaas_kernel import data, export
 
-    with module_workspace(tmp_path_factory, "deploy", ("mnist",)) as root:
+    with module_workspace(tmp_path_factory, "deploy", copy_of=registered_workspace["root"]) as root:
         ds = data.load("mnist")
         digit = ds.images()[0].astype("float32")[None] / 255.0
-        run_id = train_dataset("mnist", epochs=1, device="cpu").run_id
-        version = registry.register(run_id, "mnist-cnn", check_n=200)  # parity itself is tested in test_export.py
-        yield root, version, Path(export.bundle("mnist-cnn@champion", workspace_dir=root)), digit
+        yield root, registered_workspace["v1"], Path(export.bundle("mnist-cnn@champion", workspace_dir=root)), digit
 
 
 @pytest.fixture(scope="module")

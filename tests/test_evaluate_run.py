@@ -10,24 +10,19 @@ import numpy as np
 import pytest
 
 from _cli import mlaas
+from _workspace import module_workspace
 from mlaas_kernel.cli import main
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """One workspace for the module: MNIST and the GPU table, a 1-epoch CNN run and two forest runs."""
-    from mlaas_kernel import data
+def runs(trained_workspace, tmp_path_factory):
+    """One workspace for the module: MNIST and the GPU table, a 1-epoch CNN run (a copy of the session's trained
+    workspace) and two forest runs."""
     from mlaas_kernel.evaluate import TabularTask
-    from mlaas_kernel.train import TabularClassifier, TabularRegressor, train_dataset
+    from mlaas_kernel.train import TabularClassifier, TabularRegressor
 
-    root = tmp_path_factory.mktemp("evaluate") / "workspace"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLAAS_WORKSPACE", str(root))
-        mp.setenv("MLAAS_OFFLINE", "1")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        for name in ("mnist", "gpu-benchmarks"):
-            data.ingest(name, progress=False)
-        cnn = train_dataset("mnist", epochs=1, batch_size=256, device="cpu")
+    with module_workspace(tmp_path_factory, "evaluate", copy_of=trained_workspace["root"]) as root:
+        cnn = trained_workspace["cnn"]
         reg, reg_metrics = TabularTask.gpu_g3dmark().fit_and_log(TabularRegressor(n_estimators=20, random_state=0), name="g3d")
         clf, clf_metrics = TabularTask.gpu_category().fit_and_log(TabularClassifier(n_estimators=20, random_state=0), name="cat")
         yield {"root": root, "cnn": cnn, "reg": reg, "reg_metrics": reg_metrics, "clf": clf, "clf_metrics": clf_metrics}

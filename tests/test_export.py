@@ -14,19 +14,18 @@ from _workspace import module_workspace
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(registered_workspace, tmp_path_factory):
     """A workspace with MNIST and the GPU table, one 1-epoch CNN run (with a LAC calibration, registered as
-    mnist-cnn), a forest regressor and classifier (notebook 04b's tasks) and a model skl2onnx cannot convert."""
+    mnist-cnn: a copy of the session's registered workspace), a forest regressor and classifier (notebook 04b's
+    tasks) and a model skl2onnx cannot convert."""
     from sklearn.neighbors import NearestCentroid
 
-    from mlaas_kernel import conformal, registry, track
+    from mlaas_kernel import track
     from mlaas_kernel.evaluate import TabularTask
-    from mlaas_kernel.train import TabularClassifier, TabularRegressor, train_dataset
+    from mlaas_kernel.train import TabularClassifier, TabularRegressor
 
-    with module_workspace(tmp_path_factory, "export", ("mnist", "gpu-benchmarks")) as root:
-        cnn = train_dataset("mnist", epochs=1, device="cpu").run_id
-        conformal.calibrate_run(cnn, significance=0.1, score="lac", workspace_dir=root)
-        version = registry.register(cnn, workspace_dir=root)
+    with module_workspace(tmp_path_factory, "export", copy_of=registered_workspace["root"]) as root:
+        cnn, version = registered_workspace["cnn"].run_id, registered_workspace["v1"]
         reg, _ = TabularTask.gpu_g3dmark().fit_and_log(TabularRegressor(n_estimators=20, random_state=0), name="g3d")
         clf, _ = TabularTask.gpu_category().fit_and_log(TabularClassifier(n_estimators=20, random_state=0), name="category")
         X = np.random.default_rng(0).random((40, 3))

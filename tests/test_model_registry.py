@@ -12,23 +12,22 @@ import numpy as np
 import pytest
 
 from _cli import mlaas
+from _workspace import module_workspace
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A workspace with MNIST and three finished runs of one epoch: ``cnn``, ``snap`` (a CNN on a 300-label
-    snapshot, so a weaker second version) and ``emb`` (an embedding on the same snapshot); exported as MLAAS_WORKSPACE."""
+def runs(trained_workspace, tmp_path_factory):
+    """A workspace with MNIST and three finished runs of one epoch: ``cnn`` (a copy of the session's trained
+    workspace), ``snap`` (a CNN on a 300-label snapshot, so a weaker second version) and ``emb`` (an embedding on
+    the same snapshot); exported as MLAAS_WORKSPACE."""
     from mlaas_kernel import data
     from mlaas_kernel.labels import LabelStore
     from mlaas_kernel.train import split_dataset, train_dataset, train_embedding
 
-    root = tmp_path_factory.mktemp("registry") / "workspace"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLAAS_WORKSPACE", str(root))
-        mp.setenv("MLAAS_OFFLINE", "1")
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with module_workspace(tmp_path_factory, "registry", copy_of=trained_workspace["root"]) as root, \
+            pytest.MonkeyPatch.context() as mp:
         mp.chdir(root.parent)  # MLflow's fluent default (./mlflow.db) would land here, where a test looks for it
-        ds = data.ingest("mnist", progress=False)
+        ds = data.load("mnist")
         train, _ = split_dataset(ds)
         truth = ds.labels()
         store = LabelStore()
@@ -36,7 +35,7 @@ def runs(tmp_path_factory):
             store.label("mnist", int(item), str(truth[item]), annotator="ana")
         snap = store.snapshot("mnist")
         out = {"root": root, "snapshot": snap.ref, "fingerprint": ds.manifest["fingerprint"],
-               "cnn": train_dataset("mnist", epochs=1).run_id,
+               "cnn": trained_workspace["cnn"].run_id,
                "snap": train_dataset("mnist", epochs=1, labels=snap.ref, device="cpu").run_id,
                "emb": train_embedding("mnist", epochs=1, labels=snap.ref, device="cpu").run_id}
         yield out

@@ -16,22 +16,21 @@ from conftest import free_port
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory):
-    """A workspace with MNIST and the GPU table: the page as it was before any model was registered,
-    then a 1-epoch CNN calibrated for LAC sets (mnist-cnn, version 1, champion), a small G3Dmark
-    forest (gpu-benchmarks-regression, version 1, champion), and, on a 200-label snapshot (seconds to train), a
-    second CNN (mnist-cnn version 2, challenger) and a siamese embedding (mnist-embedding)."""
-    from mlaas_kernel import conformal, data, registry
+def registered(trained_workspace, registered_workspace, tmp_path_factory):
+    """A workspace with MNIST and the GPU table: the page as it was before any model was registered (a copy of the
+    session's trained workspace), then (a copy of the session's registered workspace) a 1-epoch CNN calibrated for LAC
+    sets (mnist-cnn, version 1, champion), a small G3Dmark forest (gpu-benchmarks-regression, version 1, champion),
+    and, on a 200-label snapshot (seconds to train), a second CNN (mnist-cnn version 2, challenger) and a siamese
+    embedding (mnist-embedding)."""
+    from mlaas_kernel import data, registry
     from mlaas_kernel.evaluate import TabularTask
     from mlaas_kernel.labels import LabelStore
     from mlaas_kernel.train import TabularRegressor, TrainingWarning, load_model, split_dataset, train_dataset, train_embedding
     from mlaas_widgets import PredictApp
 
-    with module_workspace(tmp_path_factory, "playground", ("mnist", "gpu-benchmarks")) as root:
+    with module_workspace(tmp_path_factory, "playground-empty", copy_of=trained_workspace["root"]):
         empty = PredictApp()  # nothing registered yet
-        run = train_dataset("mnist", epochs=1, batch_size=256, device="cpu")
-        conformal.calibrate_run(run.run_id, score="lac")
-        registry.register(run.run_id, "mnist-cnn", check_n=200)
+    with module_workspace(tmp_path_factory, "playground", copy_of=registered_workspace["root"]) as root:
         forest = TabularRegressor(n_estimators=10, random_state=0)
         reg_run, _ = TabularTask.gpu_g3dmark().fit_and_log(forest, name="g3d")
         registry.register(reg_run, check_n=200)  # the name registering 04b's run gives
@@ -44,7 +43,7 @@ def registered(tmp_path_factory):
             emb = train_embedding("mnist", epochs=1, labels=snap, device="cpu").run_id
         registry.register(small, "mnist-cnn", check_n=200)
         registry.register(emb, "mnist-embedding", check_n=200)
-        yield {"root": root, "empty": empty, "model": load_model(run.model_path), "forest": forest}
+        yield {"root": root, "empty": empty, "model": load_model(root / registered_workspace["model_file"]), "forest": forest}
 
 
 @pytest.fixture

@@ -28,15 +28,15 @@ from conftest import free_port
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory):
-    """MNIST, two 1-epoch CNN runs (the first calibrated for LAC sets) registered as mnist-cnn 1 (champion) and 2 (challenger)."""
-    from mlaas_kernel import conformal, data, registry
+def registered(registered_workspace, tmp_path_factory):
+    """MNIST, two 1-epoch CNN runs (the first calibrated for LAC sets) registered as mnist-cnn 1 (champion) and 2 (challenger).
+
+    The first, calibrated and registered, is a copy of the session's ``registered_workspace``; the second is trained here."""
+    from mlaas_kernel import data, registry
     from mlaas_kernel.train import train_dataset
 
-    with module_workspace(tmp_path_factory, "serve", ("mnist",)) as root:
-        first = train_dataset("mnist", epochs=1, batch_size=256, device="cpu", random_state=0)
-        conformal.calibrate_run(first.run_id, score="lac")
-        v1 = registry.register(first.run_id, "mnist-cnn", check_n=200)
+    with module_workspace(tmp_path_factory, "serve", copy_of=registered_workspace["root"]) as root:
+        v1 = registered_workspace["v1"]
         second = train_dataset("mnist", epochs=1, batch_size=256, device="cpu", random_state=1)
         v2 = registry.register(second.run_id, "mnist-cnn", check_n=200)
         ds = data.load("mnist")
