@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/tune.py
 	$(BIN)/python bench/conformal.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/pipelines.py
 
 doctor: setup
 	$(BIN)/mlaas doctor
