@@ -25,11 +25,40 @@ _WARMING: dict[tuple[str, str], threading.Thread] = {}
 STORE_NAME = "mlflow.db"
 
 
+_LAST_URI: list[str] = []  # the tracking URI this process used last (see forget_artifact_locations)
+_URI_LOCK = threading.Lock()
+
+
 def tracking_uri(workspace_dir: str | os.PathLike | None = None) -> str:
-    """``$MLFLOW_TRACKING_URI``, else the workspace's ``sqlite:///.../mlflow.db``."""
+    """``$MLFLOW_TRACKING_URI``, else the workspace's ``sqlite:///.../mlflow.db``.
+
+    When it differs from the URI this process used last, MLflow's cache of artifact locations by
+    run id is emptied (:func:`forget_artifact_locations`).
+    """
     from ..data import workspace
 
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace(workspace_dir) / STORE_NAME}"
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace(workspace_dir) / STORE_NAME}"
+    with _URI_LOCK:
+        if _LAST_URI != [uri]:
+            if _LAST_URI:
+                forget_artifact_locations()
+            _LAST_URI[:] = [uri]
+    return uri
+
+
+def forget_artifact_locations() -> None:
+    """Empty MLflow's process-wide cache of artifact repositories by run (and logged model) id.
+
+    MLflow 3 (``mlflow.tracking._tracking_service.utils._artifact_repos_cache``, filled by
+    ``TrackingServiceClient._get_artifact_repo``) keeps each run id's artifact location for the
+    life of the process, whatever store the run was read from. A run id that lives in two stores
+    (a copied or restored workspace, or another workspace opened in the same kernel) would then
+    read and write its artifacts in the first store's folder.
+    """
+    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
+    cache = getattr(utils, "_artifact_repos_cache", None)
+    if cache is not None:  # nothing is cached before MLflow is imported
+        cache.clear()
 
 
 def quiet_mlflow() -> None:
