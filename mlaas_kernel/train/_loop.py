@@ -61,6 +61,23 @@ class Plan:
         return self.epochs * self.steps
 
 
+def check_epochs(epochs) -> None:
+    """``epochs`` is None (the default schedule) or a whole number of at least 1; else a TrainingInputError naming it.
+
+    ``epochs or default`` would quietly train the default for 0, and a float would fail deep in range().
+    """
+    import numbers
+
+    from ._inputs import TrainingInputError
+
+    if epochs is None:
+        return
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TrainingInputError(f"epochs must be a whole number of at least 1, or None for the default (got {epochs!r})")
+    if epochs < 1:
+        raise TrainingInputError(f"epochs must be at least 1, or None for the default (got {epochs})")
+
+
 def plan_schedule(n: int, *, world: int = 1, batch_size: int = 128, epochs: int | None = None, min_steps: int = 200,
                   default_epochs: int = 5) -> Plan:
     """Fit the schedule to the data: batches of at most a quarter of each process's share (so an
@@ -68,11 +85,12 @@ def plan_schedule(n: int, *, world: int = 1, batch_size: int = 128, epochs: int 
     optimizer steps (at least ``default_epochs``). A one-cycle schedule of a handful of steps
     never warms up or anneals: that is what trained chance-level models on small label sets.
     """
+    check_epochs(epochs)
     per_rank = max(n // world, 1)
     asked = max(batch_size // world, 1)
     batch = max(min(asked, per_rank // 4 if per_rank >= 4 else per_rank), 1)
     steps = max(per_rank // batch, 1)
-    plan = Plan(epochs or default_epochs, batch, steps)
+    plan = Plan(default_epochs if epochs is None else int(epochs), batch, steps)
     if batch < asked:
         plan.notes.append(f"batch {batch * world} instead of {asked * world}: {n} items make {steps} steps per epoch")
     if epochs is None:
