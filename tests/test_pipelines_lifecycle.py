@@ -7,7 +7,6 @@ The digits pipeline first fails in its train step, then is resumed: the steps be
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,34 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from _cli import mlaas
-from conftest import REPO
+from _pipelines import assert_succeeded, check_steps, expected_datasets, outputs, run_pipeline, workspace_datasets
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
-
-
-def pipeline(env, name: str, *options: str, **params) -> tuple:
-    """``mlaas pipeline run NAME -p K V ... OPTIONS`` from the repository root; the process and the run's folder and run.json."""
-    args = ["pipeline", "run", name, *options]
-    for key, value in params.items():
-        args += ["-p", key, str(value)]
-    proc = mlaas(*args, env=env, cwd=REPO, timeout=900)
-    runs = [p for p in (Path(env["MLAAS_WORKSPACE"]) / "pipelines" / name).iterdir() if (p / "run.json").exists()]
-    newest = max(runs, key=lambda p: (p / "run.json").stat().st_mtime)
-    return proc, newest, json.loads((newest / "run.json").read_text())
-
-
-def outputs(record: dict, step: str) -> dict:
-    return record["steps"][step]["outputs"]
-
-
-def assert_succeeded(proc, folder, record: dict) -> None:
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    assert record["status"] == "succeeded", record
-    for step, state in record["steps"].items():
-        assert state["status"] in ("succeeded", "cached"), (step, state)
-        nb = nbformat.read(folder / f"{step}.ipynb", as_version=4)  # every step's executed notebook is saved
-        assert nb.cells, step
 
 
 def test_digits_fails_in_train_then_resumes(env, workspace):
@@ -50,7 +24,7 @@ def test_digits_fails_in_train_then_resumes(env, workspace):
     from mlaas_kernel.labels import load_snapshot
 
     small = {"simulate": 30, "n_items": 300, "holdout": 200, "embedding_samples": 200}
-    proc, failed_dir, failed = pipeline(env, "digits", epochs=-1, **small)
+    proc, failed_dir, failed = run_pipeline(env, "digits", epochs=-1, **small)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert failed["status"] == "failed"
     assert [failed["steps"][s]["status"] for s in ("ingest", "explore", "label", "train", "dashboard")] == \
@@ -60,9 +34,10 @@ def test_digits_fails_in_train_then_resumes(env, workspace):
     assert error["evalue"] in proc.stdout + proc.stderr and "await monitor.finished()" in proc.stdout + proc.stderr  # the failing cell, printed
     kept = {s: (failed_dir / f"{s}.ipynb").read_bytes() for s in ("ingest", "explore", "label")}
 
-    proc, folder, record = pipeline(env, "digits", "--resume", failed["run"], epochs=1, **small)
-    assert_succeeded(proc, folder, record)
-    assert failed["run"] in (record["resumed_from"] or "") and record["parameters"]["epochs"] == 1
+    # 2 epochs (of 30 labelled digits: no time), so the dashboard's curves show a history, not one point
+    proc, folder, record = run_pipeline(env, "digits", "--resume", failed["run"], epochs=2, **small)
+    assert_succeeded(proc, folder, record, statuses=("succeeded", "cached"))
+    assert failed["run"] in (record["resumed_from"] or "") and record["parameters"]["epochs"] == 2
     for step, before in kept.items():  # the steps before train come from the failed run, not from a new execution
         saved = (folder / f"{step}.ipynb").read_bytes()
         meta = nbformat.reads(saved.decode(), as_version=4).metadata.get("mlaas", {})
@@ -76,15 +51,20 @@ def test_digits_fails_in_train_then_resumes(env, workspace):
     client, _ = track.setup()
     run = client.get_run(train["run_id"])
     assert run.info.status == "FINISHED" and run.data.tags["mlaas.labels.snapshot"] == label["snapshot"]
-    assert run.data.metrics["val_accuracy"] == pytest.approx(train["metrics"]["val_accuracy"]) and train["epochs_run"] == 1
+    assert run.data.metrics["val_accuracy"] == pytest.approx(train["metrics"]["val_accuracy"]) and train["epochs_run"] == 2
     assert train["run_id"] in outputs(record, "dashboard")["shown"]  # the dashboard rendered headless shows the run
+    # every step notebook shows what it shows run alone (test_notebooks' checks), the dashboard this run's curves
+    dashboard = {"run": (train["run_id"], run.info.run_name, 2)}
+    assert check_steps(folder, record, dashboard=dashboard) == ["ingest", "explore", "label", "train", "dashboard"]
+    assert workspace_datasets(workspace) == expected_datasets(record) == {"mnist", "gpu-benchmarks"}  # 02 reads the GPU table
 
 
 def test_image_classifier_blue_green_and_batch_validation(env, workspace):
     from mlaas_kernel import registry
 
-    proc, folder, record = pipeline(env, "image-classifier", nproc=2, epochs=1, batch_size=512, request_size=250)
+    proc, folder, record = run_pipeline(env, "image-classifier", nproc=2, epochs=1, batch_size=512, request_size=250)
     assert_succeeded(proc, folder, record)
+    check_steps(folder, record)
     first, second = outputs(record, "train"), outputs(record, "train_challenger")
     assert first["world_size"] == second["world_size"] == 2 and first["run_id"] != second["run_id"]
     evaluated = nbformat.read(folder / "evaluate.ipynb", as_version=4)
@@ -107,8 +87,10 @@ def test_image_classifier_blue_green_and_batch_validation(env, workspace):
 
 
 def test_platform_tensorboard_optuna_mlflow_onnx_serving(env, workspace):
-    proc, folder, record = pipeline(env, "platform", epochs=1, n_trials=2, n_items=100)
+    proc, folder, record = run_pipeline(env, "platform", epochs=1, n_trials=2, n_items=100)
     assert_succeeded(proc, folder, record)
+    assert check_steps(folder, record) == list(record["steps"])  # 04 (1 epoch on every digit) and 05 as run alone
+    assert workspace_datasets(workspace) == expected_datasets(record) == {"mnist"}  # 04 ingests what it trains on
     assert record["missing"] and "TensorRT" in record["missing"][0]
     board = outputs(record, "tensorboard")
     assert board["run_id"] == outputs(record, "train")["run_id"] and {"loss", "val_accuracy", "val_loss"} <= set(board["tags"])
