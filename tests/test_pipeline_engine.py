@@ -64,11 +64,12 @@ BAD_SPECS = [
      "${params.m} names no pipeline parameter; declared: n"),
     ("steps:\n  a: {notebook: notebooks/step.ipynb, parameters: {value: '${steps.z.outputs.v}'}}\n", "names no step; steps: a"),
     ("steps:\n  a: {notebook: notebooks/step.ipynb, need: [b]}\n", "step 'a': unknown key 'need'; known keys: notebook, needs"),
+    ("steps:\n  a: {notebook: notebooks/step.ipynb, always: yes please}\n", "step 'a': always must be true or false (got 'yes please')"),
 ]
 
 
 @pytest.mark.parametrize("body, message", BAD_SPECS, ids=["unknown-need", "cycle", "missing-notebook", "bad-reference",
-                                                          "unknown-parameter", "unknown-step-output", "unknown-key"])
+                                                          "unknown-parameter", "unknown-step-output", "unknown-key", "not-a-flag"])
 def test_a_bad_spec_names_its_file_step_and_problem(project, body, message):
     path = write_spec(project, "bad", "name: bad\n" + body)
     with pytest.raises(PipelineError) as err:
@@ -257,3 +258,63 @@ def test_an_interrupted_run_stops_its_kernel_and_resumes(project, env, workspace
     after = json.loads((log.parent / "run.json").read_text())
     assert after["status"] == "succeeded" and after["resumes"][0]["previous_status"] == "interrupted"
     assert [after["steps"][s]["status"] for s in ("nap", "after")] == ["succeeded", "succeeded"]
+
+
+FRESH = """name: fresh
+steps:
+  token: {notebook: notebooks/step.ipynb, cache: false}
+  plain: {notebook: notebooks/step.ipynb}
+  after: {notebook: notebooks/step.ipynb, needs: [token]}
+"""
+
+
+@pytest.mark.notebook
+def test_a_cache_false_step_runs_every_time_and_its_dependants_follow_it(project, workspace):
+    write_spec(project, "fresh", FRESH)
+    first = run_pipeline("fresh", track=False, progress=False)
+    again = run_pipeline("fresh", track=False, progress=False)
+    assert first["status"] == again["status"] == "succeeded"
+    assert {n: s["status"] for n, s in again["steps"].items()} == {"token": "succeeded", "plain": "cached", "after": "succeeded"}
+    token = again["steps"]["token"]
+    assert token["cached_from"] is None and token["cache_key"] == first["steps"]["token"]["cache_key"]  # its key is still computed
+    assert token["outputs"]["token"] != first["steps"]["token"]["outputs"]["token"]
+    # a step that only needs it (no reference, the same parameters) follows what it published; a reference does anyway
+    assert again["steps"]["after"]["cache_key"] != first["steps"]["after"]["cache_key"]
+    assert not list((workspace / "pipelines" / "fresh" / "cache").glob(f"{token['cache_key']}.json"))  # never stored
+
+
+CLEANUP = """name: cleanup
+parameters: {fail: true}
+steps:
+  first: {notebook: notebooks/step.ipynb}
+  middle: {notebook: notebooks/step.ipynb, needs: [first], parameters: {fail: "${params.fail}", label: middle}}
+  last: {notebook: notebooks/step.ipynb, needs: [middle], parameters: {label: done}}
+  gpu_part: {notebook: notebooks/step.ipynb, requires: [no_such_module_here]}
+  stop:
+    notebook: notebooks/step.ipynb
+    always: true
+    needs: [last, gpu_part]
+    parameters: {value: "${steps.first.outputs.value}", label: "${steps.last.outputs.label}"}
+"""
+
+
+@pytest.mark.notebook
+def test_an_always_step_runs_after_a_failure_and_again_on_resume(project, workspace):
+    write_spec(project, "cleanup", CLEANUP)
+    failed = run_pipeline("cleanup", track=False, progress=False)
+    steps = failed["steps"]
+    assert {n: s["status"] for n, s in steps.items()} == {"first": "succeeded", "middle": "failed", "last": "skipped",
+                                                         "gpu_part": "unavailable", "stop": "succeeded"}
+    assert failed["status"] == "failed"  # the cleanup ran, the run still failed
+    stop = steps["stop"]
+    assert when(stop["started"]) >= when(steps["middle"]["ended"])
+    assert stop["parameters"] == {"value": 2} and stop["outputs"]["label"] == ""  # last's label never came: the notebook's default
+    assert stop["reason"] == "runs after gpu_part unavailable, last skipped; notebook defaults for label"
+
+    resumed = run_pipeline("cleanup", resume=failed["run"], params={"fail": False}, track=False, progress=False)
+    after = resumed["steps"]
+    assert resumed["status"] == "succeeded" and after["first"] == steps["first"]  # kept
+    assert [after[s]["status"] for s in ("middle", "last", "gpu_part", "stop")] == ["succeeded", "succeeded", "unavailable", "succeeded"]
+    assert when(after["stop"]["started"]) >= when(after["last"]["ended"])  # again, at the end
+    assert after["stop"]["outputs"]["token"] != stop["outputs"]["token"] and after["stop"]["outputs"]["label"] == "done"
+    assert after["stop"]["reason"] == "runs after gpu_part unavailable"

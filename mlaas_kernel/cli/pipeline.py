@@ -11,7 +11,15 @@ _RUN_EXAMPLE = """examples:
   mlaas pipeline run digits                      # every step, independent ones at once
   mlaas pipeline run digits -p epochs 2          # a parameter (YAML scalar: 2 is an int)
   mlaas pipeline run digits --resume last        # start again from the failed or interrupted steps
-  mlaas pipeline run digits --force --workers 1  # run every step again, one at a time"""
+  mlaas pipeline run digits --force --workers 1  # run every step again, one at a time
+
+step keys for side effects (in the spec):
+  cache: false   the step runs every time, never copied from the cache (and again on --resume);
+                 steps after it are cached only while what it publishes stays the same
+  always: true   a cleanup step: it runs once its needs have finished, whatever their status
+                 (failed, skipped, unavailable); a parameter referring to an output they did not
+                 publish is left out (the notebook's default applies); never cached, run again
+                 at the end of a --resume; its own failure fails the run"""
 
 
 def _error(exc: Exception) -> int:

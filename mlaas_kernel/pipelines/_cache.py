@@ -69,3 +69,13 @@ def copy_into(pipeline_dir: Path, entry: dict, folder: Path, step: str, pipeline
         src = source / f"{entry['step']}{suffix}"
         if src.is_file():
             shutil.copyfile(src, folder / f"{step}{suffix}")
+
+
+def upstream_key(step: dict, *, fresh: bool) -> str | None:
+    """What a dependant's key records of dependency ``step``: its key, and for a step that runs every time
+    (``cache: false``, ``always: true``) its outputs too, so that its dependants follow what it published
+    this time even when they only ``need`` it."""
+    if not fresh:
+        return step.get("cache_key")
+    blob = json.dumps({"key": step.get("cache_key"), "outputs": step.get("outputs") or {}}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

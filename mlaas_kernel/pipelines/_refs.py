@@ -63,3 +63,21 @@ def _lookup(ref: tuple[str, ...], params: dict, outputs: dict[str, dict]):
                        f"it published: {', '.join(sorted(published)) or '(nothing)'} "
                        "(a notebook publishes with mlaas_kernel.pipelines.publish(NAME=value))")
     return published[key]
+
+
+def resolve_available(parameters: dict, params: dict, outputs: dict[str, dict], unfinished: set[str]) -> tuple[dict, list[str]]:
+    """``parameters`` resolved, leaving out each one that refers to an output a step in ``unfinished``
+    (failed, skipped, unavailable) did not publish; returns them and the names left out.
+
+    For a cleanup step (``always: true``): the notebook's own default stands in for what never came.
+    An output a finished step did not publish is still an error.
+    """
+    resolved, left_out = {}, []
+    for name, value in parameters.items():
+        try:
+            resolved[name] = resolve(value, params, outputs)
+        except RefError:
+            if not any(ref[0] == "steps" and ref[1] in unfinished for ref in references(value)):
+                raise
+            left_out.append(name)
+    return resolved, left_out

@@ -40,9 +40,10 @@ def _resumed_record(pipeline, resume: str, overrides, workspace_dir) -> dict:
                   resumed_from=f"{pipeline.name}/{record['run']}")
     record.setdefault("resumes", []).append({"at": now(), "previous_status": previous})
     record.pop("status_note", None)
-    # Steps that succeeded (or came from the cache) keep their results; the others start again.
-    record["steps"] = {name: (old[name] if old.get(name, {}).get("status") in DONE else _fresh_step(pipeline, name))
-                       for name in pipeline.order}
+    # Steps that succeeded (or came from the cache) keep their results; the others start again, and so do
+    # the ones that run every time (cache: false, always: true): a tracking server a cleanup step stopped.
+    record["steps"] = {name: (old[name] if old.get(name, {}).get("status") in DONE and not pipeline.steps[name].fresh
+                              else _fresh_step(pipeline, name)) for name in pipeline.order}
     return record
 
 

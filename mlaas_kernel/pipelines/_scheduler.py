@@ -13,6 +13,7 @@ from ._records import DONE, now, write_run
 from ._requires import missing_requirement
 
 _BLOCKING = ("failed", "skipped", "unavailable")
+_FINISHED = DONE + _BLOCKING
 
 
 class Scheduler:
@@ -71,12 +72,13 @@ class Scheduler:
             self.spares.close()
 
     def _ready(self) -> list[str]:
+        """Pending steps whose dependencies succeeded (or, for an ``always`` step, finished whatever their status)."""
         return [s for s in self.pipeline.order if self.steps[s]["status"] == "pending"
-                and all(self.steps[d]["status"] in DONE for d in self.pipeline.deps[s])]
+                and all(self.steps[d]["status"] in (_FINISHED if self.pipeline.steps[s].always else DONE) for d in self.pipeline.deps[s])]
 
     def _skip_blocked(self) -> None:
         for name in self.pipeline.order:
-            if self.steps[name]["status"] != "pending":
+            if self.steps[name]["status"] != "pending" or self.pipeline.steps[name].always:
                 continue
             blockers = [d for d in sorted(self.pipeline.deps[name]) if self.steps[d]["status"] in _BLOCKING]
             if blockers:
@@ -91,14 +93,15 @@ class Scheduler:
         step.update(started=now(), ended=None, seconds=None, error=None, reason=None, cached_from=None, outputs={}, mlflow_runs=[])
         self._t0[name] = time.monotonic()
         try:
-            params = _refs.resolve(spec.parameters, self.record["parameters"], outputs)
+            params, note = _parameters(self.pipeline, name, self.steps, self.record["parameters"], outputs)
         except _refs.RefError as exc:
             self.set_state(name, "failed", error={"cell": None, "ename": "ReferenceError", "evalue": str(exc), "source": "", "traceback": ""})
             return
         notebook = self.pipeline.notebook_path(name)
-        key = _cache.cache_key(notebook, params, step=name, upstream={d: self.steps[d]["cache_key"] for d in self.pipeline.deps[name]})
-        step.update(parameters=params, cache_key=key)
-        hit = None if self.force else _cache.lookup(self.folder.parent, key)
+        upstream = {d: _cache.upstream_key(self.steps[d], fresh=self.pipeline.steps[d].fresh) for d in self.pipeline.deps[name]}
+        key = _cache.cache_key(notebook, params, step=name, upstream=upstream)
+        step.update(parameters=params, cache_key=key, reason=note)
+        hit = None if self.force or spec.fresh else _cache.lookup(self.folder.parent, key)
         if hit is not None:
             _cache.copy_into(self.folder.parent, hit, self.folder, name, self.record["pipeline"])
             self.set_state(name, "cached", cached_from=f"{self.record['pipeline']}/{hit['run']}", outputs=hit.get("outputs") or {},
@@ -131,8 +134,9 @@ class Scheduler:
         runs = self.tracking.step_runs(self.run_ref, name)
         if result["status"] == "succeeded":
             self.set_state(name, "succeeded", outputs=outputs, mlflow_runs=runs)
-            _cache.store(self.folder.parent, step["cache_key"], run=self.record["run"], step=name, outputs=outputs,
-                         mlflow_runs=runs, seconds=step["seconds"])
+            if not self.pipeline.steps[name].fresh:  # a step that runs every time is never read from the cache
+                    _cache.store(self.folder.parent, step["cache_key"], run=self.record["run"], step=name, outputs=outputs,
+                             mlflow_runs=runs, seconds=step["seconds"])
         elif result["status"] == "interrupted":
             self.set_state(name, "pending", outputs=outputs, mlflow_runs=runs, reason="interrupted", ended=now())
         else:
@@ -145,3 +149,16 @@ class Scheduler:
             self.running.pop(name)
             proc.outcome()
             self.set_state(name, "pending", reason="interrupted", ended=now())
+
+
+def _parameters(pipeline, name: str, steps: dict, params: dict, outputs: dict) -> tuple[dict, str | None]:
+    """The step's resolved parameters, and for an ``always`` step after unfinished ones, a note saying so."""
+    spec = pipeline.steps[name]
+    if not spec.always:
+        return _refs.resolve(spec.parameters, params, outputs), None
+    unfinished = sorted(d for d in pipeline.deps[name] if steps[d]["status"] not in DONE)
+    resolved, left_out = _refs.resolve_available(spec.parameters, params, outputs, set(unfinished))
+    if not unfinished:
+        return resolved, None
+    note = "runs after " + ", ".join(f"{d} {steps[d]['status']}" for d in unfinished)
+    return resolved, note + (f"; notebook defaults for {', '.join(left_out)}" if left_out else "")

@@ -1,4 +1,15 @@
-"""Pipeline specs: find them, load YAML or TOML, validate every field, name what is wrong and where."""
+"""Pipeline specs: find them, load YAML or TOML, validate every field, name what is wrong and where.
+
+A step's keys: ``notebook`` (required), ``needs``, ``parameters``, ``timeout`` (seconds per cell),
+``requires`` (importable modules, or ``gpu``), and two for steps with side effects:
+
+- ``cache: false``: the step runs every time (never copied from the cache, and again on a resume);
+  steps after it are cached only while what it publishes stays the same.
+- ``always: true``: a cleanup step. It runs once each of its dependencies has finished, whatever their
+  status (failed, skipped, unavailable); a parameter that refers to an output a dependency did not
+  publish is left out, so the notebook's own default applies. It is never cached, runs again at the
+  end of a resume, and its own failure fails the run as any step's does.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +23,7 @@ from . import _dag, _refs
 SUFFIXES = (".yaml", ".yml", ".toml")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _TOP_KEYS = ("name", "description", "parameters", "steps", "missing")
-_STEP_KEYS = ("notebook", "needs", "parameters", "timeout", "requires")
+_STEP_KEYS = ("notebook", "needs", "parameters", "timeout", "requires", "cache", "always")
 
 
 class PipelineError(ValueError):
@@ -27,6 +38,13 @@ class Step:
     parameters: dict = field(default_factory=dict)
     timeout: float | None = None
     requires: tuple[str, ...] = ()
+    cache: bool = True  # False: run every time, never copied from the cache
+    always: bool = False  # run after its dependencies whatever their status (cleanup)
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the step runs every time (``cache: false`` or ``always: true``)."""
+        return self.always or not self.cache
 
 
 @dataclass(frozen=True)
@@ -154,7 +172,15 @@ def _step(where: str, root: Path, name, spec) -> Step:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise PipelineError(f"{here}: timeout must be a positive number of seconds per cell (got {timeout!r})")
     return Step(name=name, notebook=notebook, needs=_str_list(here, spec.get("needs"), "needs"), parameters=dict(parameters),
-                timeout=timeout, requires=_str_list(here, spec.get("requires"), "requires"))
+                timeout=timeout, requires=_str_list(here, spec.get("requires"), "requires"),
+                cache=_flag(here, spec, "cache", True), always=_flag(here, spec, "always", False))
+
+
+def _flag(where: str, spec: dict, key: str, default: bool) -> bool:
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise PipelineError(f"{where}: {key} must be true or false (got {value!r})")
+    return value
 
 
 def _dependencies(where: str, steps: dict[str, Step], params: dict, step: Step) -> set[str]:
