@@ -12,7 +12,7 @@ from typing import Sequence
 from ._common import _export_workspace, _fail, _notebooks_dir, _port_free
 
 # JupyterLab extensions that need Lab's own shell (its launcher) and break a Voilà page when loaded there.
-VOILA_SKIPS = ("jupyterlab-optuna", "mlaas-workbench")
+VOILA_SKIPS = ("jupyterlab-optuna", "mlaas-workbench", "@jupyterhub/jupyter-server-proxy")
 # The workbench's Voilà template ("mlaas": lab without CDN stylesheets) and its labextension
 # (mlaas-workbench) are found through JUPYTER_PATH; its server extension is enabled by a config
 # folder on JUPYTER_CONFIG_PATH.
