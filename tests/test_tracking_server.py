@@ -65,10 +65,13 @@ def test_detached_server_keeps_runs_in_its_own_store_and_stops_by_its_pid(env, w
         assert [p.read_text() for p in (workspace / "tracking-server" / "artifacts").rglob("notes.txt")] == ["logged through the server"]
         assert not (workspace / "mlflow.db").exists()  # the workspace's own store is left alone
 
+        assert "waiting until it answers /health" in out.stdout  # a line while --detach waits for readiness
         again = mlaas("tracking-server", "--detach", "--port", str(free_port()), env=env)
         assert again.returncode == 1 and f"already runs at {url} (PID {record['pid']})" in again.stderr
-        busy = mlaas("tracking-server", "--port", str(port), env=env)
-        assert busy.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in busy.stderr
+        for args in (("--detach",), ()):  # the same port, detached or not: the running server is named, not "port in use"
+            busy = mlaas("tracking-server", *args, "--port", str(port), env=env)
+            assert busy.returncode == 1 and f"already runs at {url} (PID {record['pid']})" in busy.stderr, busy.stderr
+            assert "`mlaas tracking-server --status` shows it" in busy.stderr and "is in use" not in busy.stderr
 
         stopped = mlaas("tracking-server", "--stop", env=env)
         assert stopped.returncode == 0 and f"stopped the tracking server at {url} (PID {record['pid']})" in stopped.stdout

@@ -105,6 +105,11 @@ def cmd_tracking_server(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         cfg = _server.config(args.backend_store_uri, host=args.host, port=args.port)
         if args.detach:
+            running = _server.read_record()
+            if running and running["running"]:
+                raise _server.TrackingServerError(_server.already_running(running))
+            print(f"starting the tracking server on {cfg.url}/ and waiting until it answers /health "
+                  "(5-10 s on an idle machine, longer under load) ...", flush=True)
             _describe(cfg, detached=_server.start_detached(cfg))
             return 0
     except _server.TrackingServerError as exc:

@@ -107,6 +107,9 @@ def config(store: str | None = None, *, host: str = "127.0.0.1", port: int = 500
     folder.mkdir(parents=True, exist_ok=True)
     store = check_store(store or f"sqlite:///{folder / 'mlflow.db'}")
     if not port_free(host, port):
+        running = read_record(workspace_dir)
+        if running and running["running"] and int(running.get("port", 0)) == port:
+            raise TrackingServerError(already_running(running))
         raise TrackingServerError(f"port {port} on {host} is in use (another server answers there): choose another with --port")
     return ServerConfig(store, folder / "artifacts", host, port)
 
@@ -146,6 +149,13 @@ def _alive(pid: int) -> bool:
     return state != "Z" and b"mlflow" in cmdline and b"server" in cmdline
 
 
+def already_running(record: dict) -> str:
+    """The message for a second start while the recorded server runs: its URL and PID, and what to do."""
+    return (f"a tracking server of this workspace already runs at {record['url']} (PID {record['pid']}): use it "
+            "(export MLFLOW_TRACKING_URI=" + record["url"] + "), `mlaas tracking-server --status` shows it, "
+            "`mlaas tracking-server --stop` stops it")
+
+
 def read_record(workspace_dir: str | os.PathLike | None = None) -> dict | None:
     """The detached server's record (url, pid, store, artifacts, log, started), with ``running``; None when there is none."""
     path = server_dir(workspace_dir) / RECORD
@@ -183,8 +193,7 @@ def start_detached(cfg: ServerConfig, *, timeout: float = 120.0, workspace_dir: 
     folder = server_dir(workspace_dir)
     running = read_record(workspace_dir)
     if running and running["running"]:
-        raise TrackingServerError(f"a tracking server of this workspace already runs at {running['url']} (PID {running['pid']}): "
-                                  "`mlaas tracking-server --stop` first, or use it")
+        raise TrackingServerError(already_running(running))
     log = folder / "server.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(cfg.command(), env=server_env(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
