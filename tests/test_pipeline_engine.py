@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from mlaas_kernel.pipelines import PipelineError, load_pipeline, publish, run_pipeline
 from mlaas_kernel.pipelines._params import apply_overrides, check_notebooks, parse_value
 from mlaas_kernel.pipelines._refs import resolve
+from mlaas_kernel.pipelines._warnings import notebook_warnings
 
 from _cli import mlaas
 
@@ -84,17 +86,21 @@ def test_name_parameters_and_references(project):
     with pytest.raises(PipelineError, match="no pipeline 'nope' in .*; pipelines: branches, fan, other, slow"):
         load_pipeline("nope")
     write_spec(project, "typo", "name: typo\nsteps:\n  a: {notebook: notebooks/step.ipynb, parameters: {secs: 1}}\n")
-    with pytest.raises(PipelineError, match=r"step 'a': notebook notebooks/step.ipynb has no parameter 'secs'; its parameters: seconds, fail, value, label"):
+    with pytest.raises(PipelineError, match=r"step 'a': notebook notebooks/step.ipynb has no parameter 'secs'; its parameters: seconds, fail, value, label, warn"):
         check_notebooks(load_pipeline("typo"))
     fan = load_pipeline("fan")
     assert fan.deps["c"] == {"a", "b"}  # references make dependencies without needs
     assert load_pipeline("slow").parameters == {"seconds": 60}  # TOML reads the same
-    assert apply_overrides(fan, fan.parameters, [("seconds", "3"), ("a_value", "2.5")]) == {"seconds": 3, "a_value": 2.5}
+    assert apply_overrides(fan, fan.parameters, [("seconds", "3"), ("a_value", "-4")]) == {"seconds": 3, "a_value": -4}
     assert parse_value("mnist") == "mnist" and parse_value("true") is True and parse_value("null") is None
     with pytest.raises(PipelineError, match=r"has no parameter 'epochs'; its parameters: seconds \(default 2\), a_value \(default 1\)"):
         apply_overrides(fan, fan.parameters, [("epochs", "2")])
-    with pytest.raises(PipelineError, match="parameter 'seconds' takes a int like its default 2, not 'soon'"):
+    with pytest.raises(PipelineError, match=r"parameter 'seconds' takes an int \(a whole number\) like its default 2, not 'soon'"):
         apply_overrides(fan, fan.parameters, [("seconds", "soon")])
+    with pytest.raises(PipelineError, match=r"parameter 'seconds' takes an int \(a whole number\) like its default 2, not 1.5"):
+        apply_overrides(fan, fan.parameters, [("seconds", "1.5")])  # not left for torch to refuse a minute later
+    whole = apply_overrides(fan, fan.parameters, [("seconds", "3.0")])
+    assert whole["seconds"] == 3 and type(whole["seconds"]) is int  # a whole float is that int
     outputs = {"a": {"value": 3, "items": [1, 2]}}
     assert resolve({"x": "${steps.a.outputs.value}", "y": "n=${steps.a.outputs.value}", "z": "${steps.a.outputs.items}"},
                    {}, outputs) == {"x": 3, "y": "n=3", "z": [1, 2]}
@@ -127,13 +133,47 @@ def test_publish_merges_under_a_step_and_returns_alone(tmp_path, monkeypatch):
         publish(c=object())
 
 
-def test_a_missing_requirement_makes_a_step_unavailable(project, workspace):
+def test_a_notebooks_warnings_are_read_from_its_stderr_once_each(tmp_path):
+    def stderr(text):
+        return {"output_type": "stream", "name": "stderr", "text": text}
+
+    nb = tmp_path / "step.ipynb"
+    nb.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "outputs": [stderr(["/x/train.py:40: TrainingWarning: only 40 training items\n", "  warnings.warn(\n"]),
+                                          {"output_type": "stream", "name": "stdout", "text": "UserWarning: printed, not warned\n"}]},
+        {"cell_type": "markdown"},
+        {"cell_type": "code", "outputs": [stderr("/x/train.py:40: TrainingWarning: only 40 training items\n"),
+                                          stderr("\x1b[31m<ipython>:2: FutureWarning: old\x1b[0m\nnot a warning\n"),
+                                          stderr("a.py:1: DeprecationWarning: gone\nb.py:1: RuntimeWarning: overflow\n")]}]}))
+    assert notebook_warnings(nb) == ["TrainingWarning: only 40 training items", "FutureWarning: old", "DeprecationWarning: gone"]
+    assert notebook_warnings(tmp_path / "none.ipynb") == []
+
+
+def test_a_missing_requirement_makes_a_step_unavailable(project, env, workspace):
     write_spec(project, "needy", "name: needy\nsteps:\n  x: {notebook: notebooks/step.ipynb, requires: [no_such_module_here]}\n"
                                  "  y: {notebook: notebooks/step.ipynb, needs: [x]}\n")
     record = run_pipeline("needy", track=False, progress=False)
     assert record["status"] == "succeeded" and "x unavailable" in record["status_note"]
     assert record["steps"]["x"]["status"] == "unavailable" and "no_such_module_here" in record["steps"]["x"]["reason"]
     assert record["steps"]["y"] == {**record["steps"]["y"], "status": "skipped", "reason": "needs x unavailable"}
+    env["MLAAS_PIPELINES"] = str(project / "pipelines")
+    status = mlaas("pipeline", "status", env=env, cwd=project)
+    assert f"needy/{record['run']}  succeeded   0/2 steps (1 unavailable)  started" in status.stdout, status.stdout
+
+
+def test_a_closed_stdout_ends_a_command_quietly(project, env, workspace):
+    """`mlaas pipeline show ... | head`: the reader gone before the output, no BrokenPipeError traceback."""
+    write_spec(project, "needy", "name: needy\nsteps:\n  x: {notebook: notebooks/step.ipynb, requires: [no_such_module_here]}\n")
+    run_pipeline("needy", track=False, progress=False)
+    env["MLAAS_PIPELINES"] = str(project / "pipelines")
+    read, write = os.pipe()
+    os.close(read)  # no reader: the first flush of stdout gets EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-m", "mlaas_kernel", "pipeline", "show", "needy/last"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=project, timeout=60)
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == "", proc.stderr
 
 
 @pytest.mark.notebook
@@ -178,17 +218,20 @@ def test_a_failure_skips_dependants_resume_reruns_them_and_mlflow_links_the_runs
     assert "step 'middle' failed in cell 7 (In [5]): ValueError: asked to fail middle" in failed.stderr
     assert 'raise ValueError(f"asked to fail {label}")' in failed.stderr and "\x1b[" not in failed.stderr
     assert "--resume" in failed.stderr and "[4/4]" in failed.stdout
+    assert "] first    succeeded" in failed.stdout and "\n  ! UserWarning: only 3 items for 10 classes\n" in failed.stdout
     record = json.loads(next((workspace / "pipelines" / "branches").glob("*/run.json")).read_text())
     folder = run_json(workspace, record)
     st = {n: s["status"] for n, s in record["steps"].items()}
     assert st == {"first": "succeeded", "middle": "failed", "last": "skipped", "tracked": "succeeded"} and record["status"] == "failed"
     error = record["steps"]["middle"]["error"]
     assert error["ename"] == "ValueError" and "raise ValueError" in "".join(json.loads((folder / "middle.ipynb").read_text())["cells"][error["cell"]]["source"])
+    assert record["steps"]["first"]["warnings"] == ["UserWarning: only 3 items for 10 classes"]
     token = stream_text(folder / "first.ipynb")
     assert "token " in token
 
     shown = mlaas("pipeline", "show", "branches/last", env=env, cwd=project)
     assert shown.returncode == 0 and "middle   failed" in shown.stdout and "asked to fail middle" in shown.stdout
+    assert "  first ! UserWarning: only 3 items for 10 classes\n" in shown.stdout
 
     resumed = mlaas("pipeline", "run", "branches", "--resume", "last", "-p", "fail", "false", env=env, cwd=project)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -248,7 +291,8 @@ def test_an_interrupted_run_stops_its_kernel_and_resumes(project, env, workspace
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out + err
-    assert "interrupted; resume with" in err
+    assert f"interrupted; resume with: mlaas pipeline run slow --resume {log.parent.name}" in err
+    assert f"resume with --resume {log.parent.name}" in out and "--resume last" not in out + err  # one hint, the run's id
     record = json.loads((log.parent / "run.json").read_text())
     assert record["status"] == "interrupted" and record["steps"]["nap"]["status"] == "pending"
     assert record["steps"]["nap"]["reason"] == "interrupted" and record["steps"]["after"]["status"] == "pending"

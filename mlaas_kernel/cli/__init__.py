@@ -47,9 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.command} takes no arguments after --")
     args.jupyter_args = args.voila_args = extra
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here rather than in the interpreter's last flush
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `mlaas ... | head`: the reader has gone; no traceback (Python's note on SIGPIPE)
+        from ..pipelines._progress import silence
+
+        silence(sys.stdout)
+        return 141  # what a shell reports for a command ended by SIGPIPE
 
 
 if __name__ == "__main__":

@@ -61,8 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                               progress=not args.quiet, track=not args.no_track)
     except PipelineError as exc:
         return _error(exc)
-    except KeyboardInterrupt:
-        print(f"{PROG}: pipeline {args.name} interrupted; resume with: mlaas pipeline run {args.name} --resume last", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        run = getattr(exc, "pipeline_run", None) or "last"  # the run's own id: another run of it may start meanwhile
+        print(f"{PROG}: pipeline {args.name} interrupted; resume with: mlaas pipeline run {args.name} --resume {run}", file=sys.stderr)
         return 130
     if record["status"] != "succeeded":
         failed = [n for n, s in record["steps"].items() if s["status"] == "failed"]
@@ -84,8 +85,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         steps = r.get("steps", {})
         done = sum(s["status"] in ("succeeded", "cached") for s in steps.values())
         failed = [n for n, s in steps.items() if s["status"] == "failed"]
+        unavailable = sum(s["status"] == "unavailable" for s in steps.values())
         extra = f"  failed: {', '.join(failed)}" if failed else ""
-        print(f"{r['pipeline']}/{r['run']}  {r['status']:<11} {done}/{len(steps)} steps  started {r.get('started')}{extra}")
+        not_here = f" ({unavailable} unavailable)" if unavailable else ""
+        print(f"{r['pipeline']}/{r['run']}  {r['status']:<11} {done}/{len(steps)} steps{not_here}  started {r.get('started')}{extra}")
     return 0
 
 
@@ -110,6 +113,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  {name} outputs: {step['outputs']}")
         if step.get("mlflow_runs"):
             print(f"  {name} MLflow runs: {', '.join(step['mlflow_runs'])}")
+        for warning in step.get("warnings") or []:
+            print(f"  {name} ! {warning}")
     for name, step in record.get("steps", {}).items():
         if step["status"] == "failed":
             print(failure_text(name, step))
@@ -131,7 +136,8 @@ def register(sub) -> None:
     ls.set_defaults(func=cmd_list)
     run = cmds.add_parser("run", help="run a pipeline (or resume a run)", formatter_class=fmt, epilog=_RUN_EXAMPLE,
                           description="Run pipeline NAME: independent steps in parallel, each notebook through papermill in its "
-                          "own process; unchanged steps come from the cache. A failing step prints its cell and error, its "
+                          "own process; unchanged steps come from the cache. Python warnings a step's notebook shows (the first 3) "
+                          "print under its line as `! Category: message`. A failing step prints its cell and error, its "
                           "dependants are skipped, the others finish; the exit status is then 1. Ctrl-C stops the running "
                           "steps and records the run as interrupted (resume it with --resume).")
     run.add_argument("name", help="the pipeline's name (pipelines/NAME.yaml) or a spec file's path")

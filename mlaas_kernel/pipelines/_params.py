@@ -17,14 +17,28 @@ def parse_value(text: str):
     return text if value is None and text.strip().lower() not in ("null", "~", "none", "") else value
 
 
-def _fits(default, value) -> bool:
+def _fits(default, value):
+    """``value`` as the pipeline gets it (a whole float for an int default becomes that int), or raise TypeError."""
     if default is None or value is None:
-        return True
+        return value
     if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, (int, float)):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return True
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # "2.0" means 2 epochs; 1.5 has no meaning for a count
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    else:
+        return value
+    raise TypeError(value)
+
+
+def _kind(value) -> str:
+    return {bool: "a bool (true or false)", int: "an int (a whole number)", float: "a number"}.get(type(value), type(value).__name__)
 
 
 def apply_overrides(pipeline: Pipeline, base: dict, overrides: dict | list | None) -> dict:
@@ -41,10 +55,11 @@ def apply_overrides(pipeline: Pipeline, base: dict, overrides: dict | list | Non
             raise PipelineError(f"{pipeline.path}: pipeline {pipeline.name!r} has no parameter {name!r}; its parameters: {listed}")
         if isinstance(value, str):
             value = parse_value(value)
-        if not _fits(declared[name], value):
-            raise PipelineError(f"{pipeline.path}: parameter {name!r} takes a {type(declared[name]).__name__} like its default "
-                                f"{declared[name]!r}, not {value!r}")
-        params[name] = value
+        try:
+            params[name] = _fits(declared[name], value)
+        except TypeError:
+            raise PipelineError(f"{pipeline.path}: parameter {name!r} takes {_kind(declared[name])} like its default "
+                                f"{declared[name]!r}, not {value!r}") from None
     return params
 
 

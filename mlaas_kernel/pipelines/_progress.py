@@ -49,6 +49,18 @@ def failure_text(name: str, step: dict) -> str:
     return "\n".join(lines)
 
 
+def silence(stream) -> None:
+    """Point a closed pipe's file descriptor at /dev/null, so later writes and the final flush do not raise."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 class Progress:
     def __init__(self, steps: list[str], *, quiet: bool = False, out=None, err=None):
         self.total = len(steps)
@@ -58,14 +70,21 @@ class Progress:
         self.err = err or sys.stderr
 
     def line(self, text: str) -> None:
-        if not self.quiet:
+        if self.quiet:
+            return
+        try:
             print(text, file=self.out, flush=True)
+        except BrokenPipeError:  # `mlaas pipeline run ... | head`: the run goes on, silently
+            self.quiet = True
+            silence(self.out)
 
     def changed(self, name: str, step: dict, done: int) -> None:
         status = step["status"]
         seconds = _seconds(step.get("seconds")) if status not in ("running", "pending") else ""
         text = f"[{done}/{self.total}] {name:<{self.width}}  {status:<11} {seconds:>8}  {note(step)}".rstrip()
         self.line(text)
+        for warning in step.get("warnings") or []:
+            self.line(f"  ! {warning}")
         if status == "failed":
             print(failure_text(name, step), file=self.err, flush=True)
 

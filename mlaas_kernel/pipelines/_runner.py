@@ -26,7 +26,7 @@ def _fresh_step(pipeline, name: str) -> dict:
     spec = pipeline.steps[name]
     return {"status": "pending", "notebook": spec.notebook, "output_notebook": f"{name}.ipynb", "parameters": dict(spec.parameters),
             "needs": sorted(pipeline.deps[name]), "outputs": {}, "started": None, "ended": None, "seconds": None, "cache_key": None,
-            "cached_from": None, "mlflow_runs": [], "error": None, "reason": None}
+            "cached_from": None, "mlflow_runs": [], "warnings": [], "error": None, "reason": None}
 
 
 def _resumed_record(pipeline, resume: str, overrides, workspace_dir) -> dict:
@@ -109,8 +109,9 @@ def run_pipeline(name: str, *, params=None, resume: str | None = None, force: bo
                                          description=pipeline.description, existing=record.get("mlflow_run_id"))
             scheduler.run()
         record["status"], record["status_note"] = _final_status(record)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         record["status"], record["status_note"] = "interrupted", "stopped by the user: resume with --resume " + record["run"]
+        exc.pipeline_run = record["run"]  # the CLI's hint names this run, not "last" (another run may start meanwhile)
         raise
     finally:
         scheduler.spares.close()

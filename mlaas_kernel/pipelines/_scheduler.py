@@ -11,6 +11,7 @@ from pathlib import Path
 from . import _cache, _refs, _step
 from ._records import DONE, now, write_run
 from ._requires import missing_requirement
+from ._warnings import notebook_warnings
 
 _BLOCKING = ("failed", "skipped", "unavailable")
 _FINISHED = DONE + _BLOCKING
@@ -90,7 +91,8 @@ class Scheduler:
         spec = self.pipeline.steps[name]
         outputs = {d: self.steps[d].get("outputs") or {} for d in self.pipeline.deps[name]}
         step = self.steps[name]
-        step.update(started=now(), ended=None, seconds=None, error=None, reason=None, cached_from=None, outputs={}, mlflow_runs=[])
+        step.update(started=now(), ended=None, seconds=None, error=None, reason=None, cached_from=None, outputs={}, mlflow_runs=[],
+                    warnings=[])
         self._t0[name] = time.monotonic()
         try:
             params, note = _parameters(self.pipeline, name, self.steps, self.record["parameters"], outputs)
@@ -105,7 +107,7 @@ class Scheduler:
         if hit is not None:
             _cache.copy_into(self.folder.parent, hit, self.folder, name, self.record["pipeline"])
             self.set_state(name, "cached", cached_from=f"{self.record['pipeline']}/{hit['run']}", outputs=hit.get("outputs") or {},
-                           mlflow_runs=hit.get("mlflow_runs") or [])
+                           mlflow_runs=hit.get("mlflow_runs") or [], warnings=notebook_warnings(self.folder / f"{name}.ipynb"))
             return
         reason = missing_requirement(spec.requires)
         if reason:
@@ -132,6 +134,7 @@ class Scheduler:
         except ValueError as exc:
             outputs, result = {}, {"status": "failed", "error": {"cell": None, "ename": "OutputsError", "evalue": str(exc)}}
         runs = self.tracking.step_runs(self.run_ref, name)
+        step["warnings"] = notebook_warnings(self.folder / f"{name}.ipynb")
         if result["status"] == "succeeded":
             self.set_state(name, "succeeded", outputs=outputs, mlflow_runs=runs)
             if not self.pipeline.steps[name].fresh:  # a step that runs every time is never read from the cache
