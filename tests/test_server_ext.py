@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_overview_reads_the_workspace(lab):
     assert body["workspace"] == "workspace"  # relative to the server's root_dir
     (mnist,) = [d for d in body["datasets"] if d["name"] == "mnist"]
     assert (mnist["kind"], mnist["n_items"], mnist["labelled"], mnist["annotators"]) == ("images", 10_000, 2, 2)
-    assert mnist["open"] == "notebooks/03_label.ipynb"
+    assert mnist["open"] == "notebooks/03_label.ipynb" and mnist["open_note"] == "Open notebooks/03_label.ipynb (on mnist)"
     (run,) = [r for r in body["runs"] if r["run_id"] == run_id]
     assert (run["name"], run["status"], run["dataset"], run["kind"]) == (RUN_NAME, "FINISHED", "mnist", "estimator")
     assert run["metric"] == {"name": "accuracy", "value": 0.75}
@@ -205,3 +206,27 @@ def test_mlflow_allows_the_lab_origin_that_mlaas_lab_exports(monkeypatch):
     monkeypatch.delenv("MLAAS_LAB_ORIGIN")
     conf = _proxies.mlflow()  # a plain `jupyter lab`: MLflow is shown the origin it allows by default
     assert "--allowed-hosts" not in conf["command"] and conf["request_headers_override"]["Host"] == "127.0.0.1:{port}"
+
+
+def test_a_study_parent_shows_its_best_value_never_its_best_trial_number():
+    """``mlaas_kernel.tune`` logs ``best_<metric>``, ``best_trial`` (a trial number) and ``trials_<state>`` on a study's parent run."""
+    from mlaas_kernel.server_ext._runs import key_metric
+
+    logged = {"best_trial": 0.0, "best_val_accuracy": 0.81, "trials_complete": 3.0}
+    assert key_metric(logged, "study") == {"name": "best_val_accuracy", "value": 0.81}
+    assert key_metric({"best_trial": 0.0, "best_value": -1.5}, "study") == {"name": "best_value", "value": -1.5}
+    assert key_metric({"trials_fail": 2.0}, "study") is None  # no trial completed: nothing rather than a count
+    assert key_metric({"best_trial": 0.0}, "cnn") == {"name": "best_trial", "value": 0.0}  # other kinds unchanged
+
+
+def test_a_dataset_row_says_which_dataset_its_notebook_opens_on(tmp_path):
+    """The notebook a table row opens starts on its ``table_source`` default: a row for another table says so."""
+    from mlaas_kernel.server_ext._datasets import open_note
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    own = open_note("gpu-benchmarks", "table", notebooks, "notebooks/02_explore.ipynb")
+    other = open_note("my-table", "table", notebooks, "notebooks/02_explore.ipynb")
+    assert own == "Open notebooks/02_explore.ipynb (on gpu-benchmarks)"
+    assert "opens on 'gpu-benchmarks'" in other and "set table_source = 'my-table'" in other
+    assert open_note("mnist", "images", notebooks, "notebooks/03_label.ipynb") == "Open notebooks/03_label.ipynb (on mnist)"
+    assert open_note("mnist", "images", notebooks, None) is None  # nothing to open, nothing to say

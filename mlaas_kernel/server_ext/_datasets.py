@@ -7,10 +7,42 @@ from pathlib import Path
 from ._common import describe, lab_path
 
 
+# The notebook a person continues with (labelling for images, exploring for tables) and the parameter naming its dataset.
+_OPENERS = {"images": ("03_label.ipynb", "dataset")}
+_TABLE_OPENER = ("02_explore.ipynb", "table_source")
+
+
 def _opener(kind: str, notebooks: Path, root_dir: Path) -> str | None:
-    """The notebook a person continues with: labelling for images, exploring for tables."""
-    nb = notebooks / ("03_label.ipynb" if kind == "images" else "02_explore.ipynb")
+    nb = notebooks / _OPENERS.get(kind, _TABLE_OPENER)[0]
     return lab_path(nb, root_dir) if nb.is_file() else None
+
+
+def _default(notebook: Path, parameter: str) -> object:
+    """``parameter``'s default in the notebook's ``parameters`` cell (None when unreadable or not a literal)."""
+    import ast
+    import json
+
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        source = next("".join(c["source"]) for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == parameter for t in node.targets):
+                return ast.literal_eval(node.value)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration, SyntaxError):
+        return None
+    return None
+
+
+def open_note(name: str, kind: str, notebooks: Path, opens: str | None) -> str | None:
+    """What the row opens, said when the notebook does not start on this dataset (its parameter's default differs)."""
+    if opens is None:
+        return None
+    file, parameter = _OPENERS.get(kind, _TABLE_OPENER)
+    default = _default(notebooks / file, parameter)
+    if default == name:
+        return f"Open {opens} (on {name})"
+    return (f"Open {opens}: it opens on {default!r} (its parameter {parameter}); "
+            f"set {parameter} = {name!r} in its parameters cell to work on {name}")
 
 
 def _progress(ws: Path, names: list[str]) -> tuple[dict, str | None]:
@@ -48,6 +80,7 @@ def datasets(ws: Path, *, root_dir: Path, notebooks: Path) -> tuple[list[dict], 
     rows = []
     for d in found:
         labelled, annotators = progress.get(d.name, (0, 0) if error is None else (None, None))
+        opens = _opener(d.kind, notebooks, root_dir)
         rows.append({"name": d.name, "kind": d.kind, "n_items": len(d), "labelled": labelled, "annotators": annotators,
-                     "open": _opener(d.kind, notebooks, root_dir)})
+                     "open": opens, "open_note": open_note(d.name, d.kind, notebooks, opens)})
     return rows, error

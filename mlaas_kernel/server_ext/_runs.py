@@ -22,8 +22,17 @@ def run_kind(tags: dict) -> str | None:
     return tags.get("mlaas.model") or ("cnn" if "mlaas.dataset" in tags else None)
 
 
+def _study_metric(metrics: dict) -> dict | None:
+    """A study parent's best objective value (``best_<metric>``, as ``mlaas_kernel.tune`` logs it), never
+    ``best_trial`` (a trial number) or the ``trials_<state>`` counts; None before a trial completed."""
+    named = sorted(k for k, v in metrics.items() if k.startswith("best_") and k != "best_trial" and v is not None)
+    return {"name": named[0], "value": float(metrics[named[0]])} if named else None
+
+
 def key_metric(metrics: dict, kind: str | None) -> dict | None:
     """``{"name", "value"}`` of the metric the run is judged by, or None when it has none."""
+    if kind == "study":
+        return _study_metric(metrics)
     for name in _BY_KIND.get(kind or "", ()) + KEY_METRICS:
         if metrics.get(name) is not None:
             return {"name": name, "value": float(metrics[name])}

@@ -14,6 +14,8 @@ export interface IDataset {
   labelled?: number | null;
   annotators?: number | null;
   open?: string | null;
+  /** What the row opens, said when its notebook does not start on this dataset. */
+  open_note?: string | null;
 }
 
 export interface IRun {

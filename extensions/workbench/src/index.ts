@@ -4,17 +4,20 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 
 import { PANEL_ID, WorkbenchPanel } from './panel';
+import { isUrl } from './sections';
 
 const COMMANDS = { show: 'mlaas-workbench:show', refresh: 'mlaas-workbench:refresh' };
 
-/** Open a row's target: a URL path ('/mlflow/#/...') in a new tab, anything else as a document in Lab. */
-function opener(app: JupyterFrontEnd): (target: string) => Promise<unknown> | void {
-  return (target: string) => {
-    if (target.startsWith('/')) {
-      window.open(PageConfig.getBaseUrl() + target.slice(1), '_blank', 'noopener');
+/** Open a row's target: a URL path ('/mlflow/#/...') or a server's URL in a new tab, anything else as a document in Lab. */
+function opener(app: JupyterFrontEnd): (target: string, record: boolean) => Promise<unknown> | void {
+  return (target: string, record: boolean) => {
+    if (isUrl(target)) {
+      window.open(target.startsWith('/') ? PageConfig.getBaseUrl() + target.slice(1) : target, '_blank', 'noopener');
       return;
     }
-    return app.commands.execute('docmanager:open', { path: target });
+    // A record (an executed step notebook) opens without starting a kernel: Lab 4.6's `docmanager:open` takes a
+    // `kernelPreference` that overrides the file's own; the kernel selector still lets a person start one.
+    return app.commands.execute('docmanager:open', record ? { path: target, kernelPreference: { shouldStart: false } } : { path: target });
   };
 }
 

@@ -14,7 +14,8 @@ export const PANEL_ID = 'mlaas-workbench';
 
 export interface IPanelOptions {
   /** Opens a row's target: a path relative to the server's root, or a URL path starting with '/'. */
-  open: (target: string) => Promise<unknown> | void;
+  /** Open a row's target; `record`: a notebook to read (an executed pipeline step), opened without a kernel. */
+  open: (target: string, record: boolean) => Promise<unknown> | void;
   /** Fetches the overview (default: GET /mlaas/api/overview with the page's settings). */
   fetch?: () => Promise<IOverview>;
   /** Milliseconds between refreshes while visible (default 5000). */
@@ -117,7 +118,7 @@ export class WorkbenchPanel extends Widget {
     }
     event.preventDefault();
     const target = row.dataset.open!;
-    Promise.resolve(this._open(target)).catch(error => showError(this._banner, `Could not open ${target}: ${(error as Error).message || error}`));
+    Promise.resolve(this._open(target, row.dataset.record === 'true')).catch(error => showError(this._banner, `Could not open ${target}: ${(error as Error).message || error}`));
   }
 
   private _open: IPanelOptions['open'];

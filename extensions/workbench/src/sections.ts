@@ -17,6 +17,17 @@ export const EMPTY: Record<SectionName, string> = {
   pipelines: 'No pipeline runs yet: `mlaas pipeline run digits`.'
 };
 
+/** A URL path under Lab's base URL ('/mlflow/#/...') or a tracking server's own URL: opened in a new browser tab. */
+export function isUrl(open: string): boolean {
+  return open.startsWith('/') || /^https?:\/\//.test(open);
+}
+
+/** A pipeline run id's time of day: '20261201-165612-a1b2' -> '16:56' (the id itself when it has another form). */
+export function runTime(run: string): string {
+  const m = /^\d{8}-(\d{2})(\d{2})\d{2}(-|$)/.exec(run);
+  return m ? `${m[1]}:${m[2]}` : run;
+}
+
 /** The outer element of every row: its key for tests and the thing it opens. */
 function row(section: SectionName, key: string, open: string | null | undefined, ...lines: HTMLElement[]): HTMLElement {
   const el = h('div', { class: 'mlaas-row', 'data-key': key, 'data-section-row': section }, ...lines);
@@ -24,7 +35,7 @@ function row(section: SectionName, key: string, open: string | null | undefined,
     el.dataset.open = open;
     el.tabIndex = 0;
     el.setAttribute('role', 'button');
-    el.title = open.startsWith('/') ? `Open ${open} in a new tab` : `Open ${open}`;
+    el.title = isUrl(open) ? `Open ${open} in a new tab` : `Open ${open}`;
   } else {
     el.classList.add('mlaas-row-inert');
   }
@@ -54,16 +65,20 @@ export function datasetRow(d: IDataset): HTMLElement {
   const labelled = d.labelled ?? 0;
   const pct = items > 0 ? ` (${((100 * labelled) / items).toFixed(labelled * 1000 < items ? 2 : 1)} %)` : '';
   const annotators = d.annotators ? `${d.annotators} annotator${d.annotators === 1 ? '' : 's'}` : 'no annotators';
-  return row(
+  const el = row(
     'datasets',
     d.name,
     d.open,
     line(
-      [h('span', { class: 'mlaas-name' }, d.name), d.kind ? h('span', { class: 'mlaas-chip' }, d.kind) : null],
+      [h('span', { class: 'mlaas-name', title: d.name }, d.name), d.kind ? h('span', { class: 'mlaas-chip' }, d.kind) : null],
       [h('span', { class: 'mlaas-labelled', title: `${count(labelled)} of ${count(d.n_items)} items labelled` }, `${count(labelled)} / ${count(d.n_items)}`)]
     ),
     line([bar(labelled, items, `${count(labelled)} of ${count(d.n_items)} labelled${pct}`)], [h('span', { class: 'mlaas-muted' }, annotators)])
   );
+  if (d.open && d.open_note) {
+    el.title = d.open_note;
+  }
+  return el;
 }
 
 export function runRow(r: IRun): HTMLElement {
@@ -74,7 +89,7 @@ export function runRow(r: IRun): HTMLElement {
     'runs',
     r.run_id,
     r.open,
-    line([h('span', { class: 'mlaas-name', title: `run ${r.run_id}` }, name)], [when(r.started)]),
+    line([h('span', { class: 'mlaas-name', title: `${name}\nrun ${r.run_id}` }, name)], [when(r.started)]),
     line([m ? h('span', { class: 'mlaas-metric' }, m) : h('span', { class: 'mlaas-muted' }, 'no metric yet'), details ? h('span', { class: 'mlaas-muted' }, details) : null], [status(r.status)])
   );
 }
@@ -113,16 +128,22 @@ export function pipelineRow(p: IPipelineRun): HTMLElement {
     : p.running_step
       ? h('span', { class: 'mlaas-muted', title: `step ${p.running_step} is running` }, `at ${p.running_step}`)
       : null;
-  return row(
+  const el = row(
     'pipelines',
     `${p.pipeline}/${p.run}`,
     p.open,
-    line([h('span', { class: 'mlaas-name' }, p.pipeline), h('span', { class: 'mlaas-muted mlaas-runid' }, p.run)], [when(p.started)]),
+    line(
+      [h('span', { class: 'mlaas-name', title: `${p.pipeline}/${p.run}` }, p.pipeline), h('span', { class: 'mlaas-muted mlaas-runid', title: `run ${p.run}` }, runTime(p.run))],
+      [when(p.started)]
+    ),
     line(
       [bar(done, total, `${done} of ${total} steps done`, tone(p.status) === 'bad' ? 'bad' : 'ok'), h('span', { class: 'mlaas-muted mlaas-steps' }, `${done}/${total}`), failed],
       [status(p.status)]
     )
   );
+  // An executed step notebook is a record to read: opened without starting a kernel.
+  el.dataset.record = 'true';
+  return el;
 }
 
 export const ROWS: { [K in SectionName]: (item: any) => HTMLElement } = {

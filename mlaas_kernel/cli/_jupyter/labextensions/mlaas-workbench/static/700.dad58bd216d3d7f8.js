@@ -159,7 +159,7 @@
 .mlaas-Workbench .mlaas-name {
   /* Names keep their width (a flex share of a fraction of a pixel would add an ellipsis); what follows them shrinks. */
   flex: 0 0 auto;
-  max-width: 70%;
+  max-width: 100%;
   overflow: hidden;
   text-overflow: ellipsis;
   color: var(--jp-ui-font-color0);
