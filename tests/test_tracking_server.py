@@ -37,7 +37,8 @@ def _log_a_run(url: str, tmp_path) -> str:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=url)
-    exp_id = client.create_experiment("team")
+    exp = client.get_experiment_by_name("team")
+    exp_id = exp.experiment_id if exp else client.create_experiment("team")
     run_id = client.create_run(exp_id, run_name="through-the-server").info.run_id
     client.log_metric(run_id, "accuracy", 0.9)
     (tmp_path / "notes.txt").write_text("logged through the server")
@@ -46,7 +47,7 @@ def _log_a_run(url: str, tmp_path) -> str:
     return run_id
 
 
-def test_detached_server_keeps_runs_in_its_own_store_and_stops_by_its_pid(env, workspace, tmp_path):
+def test_detached_server_keeps_runs_in_its_own_store_and_stops_by_its_pid(env, workspace, tmp_path, monkeypatch):
     port = free_port()
     record_path = workspace / "tracking-server" / "server.json"
     try:
@@ -81,8 +82,26 @@ def test_detached_server_keeps_runs_in_its_own_store_and_stops_by_its_pid(env, w
             assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing answers on the port any more
         gone = mlaas("tracking-server", "--status", env=env)
         assert gone.returncode == 1 and "no detached tracking server recorded" in gone.stdout
+
+        # a tracked-experiments step notebook run alone after the pipeline stopped its server: it starts one on the store
+        from mlaas_kernel.track._server import for_step, stop
+
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        assert for_step("http://127.0.0.1:1") == ("http://127.0.0.1:1", False)  # the pipeline's URI is taken as given
+        again_url, started = for_step("")
+        assert started and again_url != url and _log_a_run(again_url, tmp_path)  # it answers, on the same store
+        assert len(_runs_in(db)) == 2 and for_step("") == (again_url, False)  # a running one is used, not started twice
+        stop()
+        assert not record_path.exists()
     finally:
         _kill(record_path)
+
+
+def test_a_step_run_alone_in_a_fresh_workspace_uses_its_own_store(workspace, monkeypatch):
+    from mlaas_kernel.track._server import for_step
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert for_step("") == (None, False) and not (workspace / "tracking-server" / "server.json").exists()
 
 
 def test_store_urls_are_checked_before_anything_starts(env, workspace):

@@ -9,6 +9,7 @@ worker and no job runner (PLATFORM.md: MLflow's defaults start 10 processes, 2.6
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -231,3 +232,43 @@ def stop(*, workspace_dir: str | os.PathLike | None = None) -> dict:
         _terminate(int(record["pid"]))
     (folder / RECORD).unlink(missing_ok=True)
     return record
+
+
+def for_step(tracking_uri: str = "", *, workspace_dir: str | os.PathLike | None = None) -> tuple[str | None, bool]:
+    """The tracking server a ``tracked-experiments`` step notebook logs to, and whether it was started here.
+
+    ``tracking_uri`` (the pipeline passes the server step's) wins, then ``$MLFLOW_TRACKING_URI``. Run alone, a step
+    uses the workspace's recorded server when it answers; else, when that server's store exists (the pipeline ran
+    here before and stopped its server), it starts one on it as the server step does (detached, a free port: stop it
+    with :func:`stop` when done); else None: no server has runs, and the workspace's own store is used.
+    """
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri:
+        return uri, False
+    record = read_record(workspace_dir)
+    if record and record["running"]:
+        if not answers(record["url"], timeout=10):
+            raise TrackingServerError(f"the tracking server recorded at {record['url']} (PID {record['pid']}) runs but does not answer "
+                                      "/health: `mlaas tracking-server --stop`, then run this again")
+        return record["url"], False
+    folder = server_dir(workspace_dir)
+    if not (folder / "mlflow.db").exists():
+        return None, False
+    (folder / RECORD).unlink(missing_ok=True)  # a record of a server that has stopped
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = start_detached(config(port=port, workspace_dir=workspace_dir), workspace_dir=workspace_dir)["url"]
+    atexit.register(_stop_quietly, workspace_dir)  # a failing cell still stops it when the kernel exits
+    return url, True
+
+
+def _stop_quietly(workspace_dir) -> None:
+    try:
+        stop(workspace_dir=workspace_dir)
+    except TrackingServerError:
+        pass  # already stopped (the notebook's last cell)
+
+
+NO_SERVER_RUNS = ("no tracking server of this workspace has runs yet: run the pipeline first, `mlaas pipeline run tracked-experiments` "
+                  "(it starts a server, logs its runs and registers the best), or give tracking_uri")
