@@ -7,6 +7,9 @@ Facts these follow (PLATFORM.md): MLflow 3's UI works with ``absolute_url: False
 or Origin it does not know, and takes 5-10 s to start (25-35 s on a loaded 2-core machine; the proxy's
 readiness back-off would double that, which ``_prebound`` avoids); TensorBoard wants ``--path_prefix`` and
 ``absolute_url: True``; a launcher's icon shows only in the Notebook or Console category.
+All three open in a Lab tab (``new_browser_tab: False``: jupyter-server-proxy's iframe, same origin as Lab,
+which MLflow's ``X-Frame-Options: SAMEORIGIN`` allows). MLflow opens on its experiments list, not its GenAI
+home page (whose telemetry notice has no server setting: it is dismissed in the browser's localStorage).
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from pathlib import Path
 ICONS = Path(__file__).with_name("icons")
 CATEGORY = "Notebook"  # the Launcher draws icon_path only for Notebook and Console entries
 MLFLOW_TIMEOUT = 120.0  # cold start 5-10 s, 11-41 s seen under load; readiness is polled with back-off
+# The experiments and runs in MLflow's "Model training" view (its UI reads ``workflowType`` from the URL before its
+# localStorage), not the GenAI "Welcome to MLflow" home page
+MLFLOW_START = "mlflow/#/experiments?workflowType=machine_learning"
+IN_LAB = {"new_browser_tab": False}  # a tab in Lab's main area (an iframe) rather than a new browser tab
 
 
 def _entry(title: str, icon: str, path_info: str | None = None) -> dict:
@@ -81,8 +88,8 @@ def mlflow() -> dict:
         cmd, headers = _notice("MLflow tracking server", f"MLFLOW_TRACKING_URI points at a tracking server: open its UI at {uri}"), {}
     cmd = _missing("mlflow", "mlflow", "MLflow") or cmd
     return {"command": cmd, "timeout": MLFLOW_TIMEOUT, "absolute_url": False, "request_headers_override": headers,
-            "environment": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"},
-            "launcher_entry": _entry("MLflow", "mlflow.svg")}
+            "environment": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}, **IN_LAB,
+            "launcher_entry": _entry("MLflow", "mlflow.svg", MLFLOW_START)}
 
 
 def tensorboard() -> dict:
@@ -93,7 +100,7 @@ def tensorboard() -> dict:
     cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "{port}",
            "--path_prefix", "{base_url}tensorboard"]
     return {"command": _missing("tensorboard", "tensorboard", "TensorBoard") or cmd, "timeout": 60.0, "absolute_url": True,
-            "rewrite_response": tensorboard_fonts, "launcher_entry": _entry("TensorBoard", "tensorboard.svg")}
+            "rewrite_response": tensorboard_fonts, **IN_LAB, "launcher_entry": _entry("TensorBoard", "tensorboard.svg")}
 
 
 def optuna_dashboard() -> dict:
@@ -102,5 +109,5 @@ def optuna_dashboard() -> dict:
 
     cmd = [sys.executable, "-m", "mlaas_kernel.server_ext._optuna", "{port}"]
     return {"command": _missing("optuna_dashboard", "optuna-dashboard", "optuna-dashboard") or cmd, "timeout": 60.0,
-            "absolute_url": False, "rewrite_response": optuna_prefix,
+            "absolute_url": False, "rewrite_response": optuna_prefix, **IN_LAB,
             "launcher_entry": _entry("Optuna", "optuna.svg", "optuna-dashboard/dashboard")}
