@@ -93,7 +93,7 @@ def test_launchers_open_mlflow_tensorboard_and_optuna_through_the_proxy(browser_
         mlflow.get_by_text(experiment).first.wait_for(timeout=180_000)
         page.screenshot(path=str(artifacts / "mlflow-experiments.png"))
         print(f"MLflow's experiments in a Lab tab {time.perf_counter() - started:.1f} s after the click (cold start)")
-        mlflow.goto(f"{base}/mlflow/#/experiments/{exp_id}/runs/{run_id}", timeout=180_000)  # the overview's link to the run
+        mlflow.goto(f"{base}/mlflow/#/experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning", timeout=180_000)  # the overview's link to the run
         mlflow.get_by_text(RUN_NAME).first.wait_for(timeout=180_000)
         page.screenshot(path=str(artifacts / "mlflow-run.png"))
 

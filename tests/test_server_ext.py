@@ -111,7 +111,7 @@ def test_overview_reads_the_workspace(lab):
     (run,) = [r for r in body["runs"] if r["run_id"] == run_id]
     assert (run["name"], run["status"], run["dataset"], run["kind"]) == (RUN_NAME, "FINISHED", "mnist", "estimator")
     assert run["metric"] == {"name": "accuracy", "value": 0.75}
-    assert run["open"] == f"/mlflow/#/experiments/{exp_id}/runs/{run_id}"
+    assert run["open"] == f"/mlflow/#/experiments/{exp_id}/runs/{run_id}?workflowType=machine_learning"  # MLflow's Model training view
     (model,) = body["models"]
     assert model["name"] == "overview-model" and model["open"] == "/mlflow/#/models/overview-model"
     assert model["versions"] == [{"version": 1, "aliases": ["champion"], "run_id": run_id, "created": model["versions"][0]["created"],

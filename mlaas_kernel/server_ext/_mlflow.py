@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
+# MLflow 3's UI opens in its GenAI view unless the URL asks for "Model training" (it reads this before its localStorage)
+TRAINING_VIEW = "?workflowType=machine_learning"
 _CLIENTS: dict[str, object] = {}
 _LOCK = threading.Lock()
 

@@ -19,12 +19,14 @@ import os
 import sys
 from pathlib import Path
 
+from ._mlflow import TRAINING_VIEW
+
 ICONS = Path(__file__).with_name("icons")
 CATEGORY = "Notebook"  # the Launcher draws icon_path only for Notebook and Console entries
 MLFLOW_TIMEOUT = 120.0  # cold start 5-10 s, 11-41 s seen under load; readiness is polled with back-off
 # The experiments and runs in MLflow's "Model training" view (its UI reads ``workflowType`` from the URL before its
 # localStorage), not the GenAI "Welcome to MLflow" home page
-MLFLOW_START = "mlflow/#/experiments?workflowType=machine_learning"
+MLFLOW_START = "mlflow/#/experiments" + TRAINING_VIEW
 IN_LAB = {"new_browser_tab": False}  # a tab in Lab's main area (an iframe) rather than a new browser tab
 
 

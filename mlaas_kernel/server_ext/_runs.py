@@ -47,7 +47,7 @@ def _row(run, uri: str, experiment: str) -> dict:
             "experiment_id": info.experiment_id, "dataset": tags.get("mlaas.dataset"), "kind": kind,
             "metric": key_metric(dict(run.data.metrics), kind), "started": info.start_time, "ended": info.end_time,
             "parent": tags.get("mlflow.parentRunId"), "pipeline": tags.get("mlaas.pipeline.run"),
-            "open": _mlflow.ui_link(uri, f"#/experiments/{info.experiment_id}/runs/{info.run_id}")}
+            "open": _mlflow.ui_link(uri, f"#/experiments/{info.experiment_id}/runs/{info.run_id}{_mlflow.TRAINING_VIEW}")}
 
 
 def runs(ws: Path) -> list[dict]:
