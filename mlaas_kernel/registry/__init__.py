@@ -13,7 +13,7 @@ References: ``NAME@ALIAS``, ``NAME/VERSION`` or ``NAME`` (its champion), parsed 
 """
 
 from ._aliases import alias_history, promote, rollback
-from ._lineage import code_version, lower_is_better
+from ._lineage import code_version, default_name, lower_is_better
 from ._refs import CHALLENGER, DEFAULT_ALIAS, Ref, RegistryError, parse_ref
 from ._best import register_best
 from ._figures import answer_probabilities, versions_figure
@@ -22,5 +22,5 @@ from ._uri import download_model, fluent_uri, load_pyfunc
 from ._versions import ModelSummary, Version, list_models, resolve, run_versions
 
 __all__ = ["CHALLENGER", "DEFAULT_ALIAS", "MODEL_NAME", "ModelSummary", "Ref", "RegistryError", "Version", "alias_history", "answer_probabilities",
-           "code_version", "download_model", "fluent_uri", "list_models", "load_pyfunc", "lower_is_better", "parse_ref", "promote", "register", "register_best", "resolve",
-           "rollback", "run_versions", "versions_figure"]
+           "code_version", "default_name", "download_model", "fluent_uri", "list_models", "load_pyfunc", "lower_is_better", "parse_ref", "promote",
+           "register", "register_best", "resolve", "rollback", "run_versions", "versions_figure"]
