@@ -9,7 +9,8 @@ lands in the source and nothing it reads comes from there.
 A copy keeps its source's run and model ids, and MLflow caches each run's artifact repository by
 id for the whole process (``mlflow.tracking._tracking_service.utils._artifact_repos_cache``): a
 copy would write its artifacts into whichever workspace that id was first used in. So
-``module_workspace`` empties that cache when a module's workspace starts and when it ends.
+``module_workspace`` empties that cache (``mlaas_kernel.track._store.forget_artifact_locations``) when a
+module's workspace starts and when it ends.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
+
+from mlaas_kernel.track._store import forget_artifact_locations
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
@@ -47,14 +49,6 @@ def module_workspace(tmp_path_factory, name: str, datasets: tuple[str, ...] = ()
             yield root
     finally:
         forget_artifact_locations()
-
-
-def forget_artifact_locations() -> None:
-    """Empty MLflow's process-wide cache of artifact repositories by run (and logged model) id, so that a run id
-    that lives in several copies of a workspace is looked up again in the current one."""
-    utils = sys.modules.get("mlflow.tracking._tracking_service.utils")
-    if utils is not None:  # nothing cached before MLflow is imported
-        utils._artifact_repos_cache.clear()
 
 
 def use_workspace(monkeypatch, root) -> None:
