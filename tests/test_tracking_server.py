@@ -104,6 +104,20 @@ def test_a_step_run_alone_in_a_fresh_workspace_uses_its_own_store(workspace, mon
     assert for_step("") == (None, False) and not (workspace / "tracking-server" / "server.json").exists()
 
 
+def test_a_step_notebook_points_its_mlflow_at_the_given_server_and_drops_the_pipeline_parent(workspace, monkeypatch):
+    from mlaas_kernel.track import use_step_server
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLAAS_PIPELINE_MLFLOW_RUN", "a-run-in-the-workspace-store")
+    assert use_step_server("") == (None, False)  # no server: the workspace's own store, the parent link kept
+    assert "MLFLOW_TRACKING_URI" not in os.environ and os.environ["MLAAS_PIPELINE_MLFLOW_RUN"] == "a-run-in-the-workspace-store"
+    assert use_step_server("http://127.0.0.1:1") == ("http://127.0.0.1:1", False)
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:1" and "MLAAS_PIPELINE_MLFLOW_RUN" not in os.environ
+    monkeypatch.setenv("MLAAS_PIPELINE_MLFLOW_RUN", "a-run-on-that-server")
+    use_step_server("http://127.0.0.1:1")  # already this process's server: its pipeline run is there, the link kept
+    assert os.environ["MLAAS_PIPELINE_MLFLOW_RUN"] == "a-run-on-that-server"
+
+
 def test_store_urls_are_checked_before_anything_starts(env, workspace):
     from mlaas_kernel.track._server import TrackingServerError, check_store
 

@@ -7,7 +7,7 @@ tracked command, or with :func:`deliver_pending`. :func:`prepare` creates the wo
 ahead of the first run, in the background.
 
 A team's tracking server (``mlaas tracking-server``), for step notebooks run alone: :func:`server_for_step`
-finds or starts it, :func:`stop_server` stops it, :data:`NO_SERVER_RUNS` says what to do when none has runs
+finds or starts it (:func:`use_step_server` also points this process's MLflow at it), :func:`stop_server` stops it, :data:`NO_SERVER_RUNS` says what to do when none has runs
 (loaded on first use: the server module imports ``urllib.request``).
 """
 
@@ -19,10 +19,11 @@ from ._delivery import TrackingWarning
 from ._tracker import Tracker
 
 __all__ = ["NO_SERVER_RUNS", "Tracker", "TrackingError", "TrackingWarning", "deliver_pending", "log_estimator", "metric_history", "prepare",
-           "prepare_store", "runs", "server_for_step", "setup", "stop_server", "tensorboard_dir", "tracking_uri"]
+           "prepare_store", "runs", "server_for_step", "setup", "stop_server", "tensorboard_dir", "tracking_uri",
+           "use_step_server"]
 
 # public name -> its name in ._server, imported on first use
-_SERVER_NAMES = {"server_for_step": "for_step", "stop_server": "stop", "NO_SERVER_RUNS": "NO_SERVER_RUNS"}
+_SERVER_NAMES = {"server_for_step": "for_step", "stop_server": "stop", "use_step_server": "use_for_step", "NO_SERVER_RUNS": "NO_SERVER_RUNS"}
 
 
 def __getattr__(name: str):

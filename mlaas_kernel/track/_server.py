@@ -263,6 +263,20 @@ def for_step(tracking_uri: str = "", *, workspace_dir: str | os.PathLike | None 
     return url, True
 
 
+def use_for_step(tracking_uri: str = "", *, workspace_dir: str | os.PathLike | None = None) -> tuple[str | None, bool]:
+    """:func:`for_step`, then this process's MLflow pointed at that server (``$MLFLOW_TRACKING_URI``), as a step
+    notebook starts; returns what :func:`for_step` does. The pipeline's own MLflow run is in another store, so a
+    server other than the one already set drops ``$MLAAS_PIPELINE_MLFLOW_RUN`` (no parent link to a run it lacks)."""
+    server, started_here = for_step(tracking_uri, workspace_dir=workspace_dir)
+    if server:
+        if os.environ.get("MLFLOW_TRACKING_URI") != server:
+            os.environ.pop("MLAAS_PIPELINE_MLFLOW_RUN", None)
+        os.environ["MLFLOW_TRACKING_URI"] = server
+    if started_here:
+        print(f"started this workspace's tracking server at {server} on its store (workspace/{SERVER_DIR}/); stopped at the end")
+    return server, started_here
+
+
 def _stop_quietly(workspace_dir) -> None:
     try:
         stop(workspace_dir=workspace_dir)
