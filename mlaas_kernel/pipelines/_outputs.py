@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 
 OUTPUTS_ENV = "MLAAS_PIPELINE_OUTPUTS"
@@ -24,14 +23,10 @@ def publish(**values) -> dict:
     path = os.environ.get(OUTPUTS_ENV)
     if not path:
         return dict(values)
-    path = Path(path)
-    merged = {**read_outputs(path), **values}
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        tmp.write_text(json.dumps(merged, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from .._atomic import atomic_write
+
+    text = json.dumps({**read_outputs(path), **values}, indent=1, sort_keys=True)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return dict(values)
 
 

@@ -171,9 +171,9 @@ def read_record(workspace_dir: str | os.PathLike | None = None) -> dict | None:
 
 
 def _write_record(folder: Path, record: dict) -> None:
-    tmp = folder / f".{RECORD}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, folder / RECORD)
+    from .._atomic import atomic_write
+
+    atomic_write(folder / RECORD, lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
 
 
 def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float) -> None:
