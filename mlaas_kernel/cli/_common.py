@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
+
+from .._ports import port_free
 
 PROG = "mlaas"
 
@@ -26,13 +27,7 @@ def _export_workspace() -> Path:
 
 
 def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return port_free("127.0.0.1", port)
 
 
 def _notebooks_dir() -> Path:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .._ports import port_free
+
 SERVER_DIR = "tracking-server"
 RECORD = "server.json"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -113,17 +115,6 @@ def config(store: str | None = None, *, host: str = "127.0.0.1", port: int = 500
             raise TrackingServerError(already_running(running))
         raise TrackingServerError(f"port {port} on {host} is in use (another server answers there): choose another with --port")
     return ServerConfig(store, folder / "artifacts", host, port)
-
-
-def port_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def server_env() -> dict:
