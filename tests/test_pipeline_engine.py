@@ -133,6 +133,21 @@ def test_publish_merges_under_a_step_and_returns_alone(tmp_path, monkeypatch):
         publish(c=object())
 
 
+def test_runs_are_listed_newest_first_across_pipelines_and_a_limit_reads_only_the_newest(tmp_path):
+    from mlaas_kernel.pipelines import list_runs
+
+    for name, run in (("digits", "20261201-100000-aaaa"), ("digits", "20261201-120000-bbbb"), ("platform", "20261201-110000-cccc")):
+        (tmp_path / "pipelines" / name / run).mkdir(parents=True)
+        (tmp_path / "pipelines" / name / run / "run.json").write_text(json.dumps({"pipeline": name, "run": run, "status": "succeeded"}))
+    (tmp_path / "pipelines" / "digits" / "20261201-130000-eeee").mkdir()  # being created: no run.json yet
+    (tmp_path / "pipelines" / "digits" / "cache").mkdir()
+    (tmp_path / "pipelines" / "digits" / "cache" / "key.json").write_text("{}")
+    assert [r["run"] for r in list_runs(workspace_dir=tmp_path)] == ["20261201-120000-bbbb", "20261201-110000-cccc", "20261201-100000-aaaa"]
+    (tmp_path / "pipelines" / "digits" / "20261201-100000-aaaa" / "run.json").write_text("{")  # damaged, and older than the limit
+    assert [r["run"] for r in list_runs(workspace_dir=tmp_path, limit=2)] == ["20261201-120000-bbbb", "20261201-110000-cccc"]
+    assert [r["run"] for r in list_runs("digits", workspace_dir=tmp_path)] == ["20261201-120000-bbbb"]
+
+
 def test_a_notebooks_warnings_are_read_from_its_stderr_once_each(tmp_path):
     def stderr(text):
         return {"output_type": "stream", "name": "stderr", "text": text}

@@ -54,18 +54,21 @@ def read_run(folder: Path) -> dict:
     return record
 
 
-def list_runs(name: str | None = None, *, workspace_dir=None) -> list[dict]:
-    """Every pipeline run's record (of pipeline ``name`` only, when given), newest first."""
+def list_runs(name: str | None = None, *, workspace_dir=None, limit: int | None = None) -> list[dict]:
+    """Every pipeline run's record (of pipeline ``name`` only, when given), newest first; the newest ``limit`` only,
+    when given (only those are read: run ids, the folders' names, sort by time)."""
     root = pipelines_root(workspace_dir)
-    folders = [root / name] if name else sorted(p for p in root.glob("*") if p.is_dir())
+    folders = [root / name] if name else [p for p in root.glob("*") if p.is_dir()]
+    files = sorted((run for folder in folders for run in folder.glob(f"*/{RUN_FILE}")), key=lambda f: f.parent.name, reverse=True)
     records = []
-    for folder in folders:
-        for run in folder.glob(f"*/{RUN_FILE}"):
-            try:
-                records.append(read_run(run.parent))
-            except (OSError, ValueError):
-                continue  # a run folder being created, or damaged: not a run to list
-    return sorted(records, key=lambda r: r.get("run", ""), reverse=True)
+    for run in files:
+        if limit is not None and len(records) >= limit:
+            break
+        try:
+            records.append(read_run(run.parent))
+        except (OSError, ValueError):
+            continue  # a run folder being created, or damaged: not a run to list
+    return records
 
 
 def load_run(ref: str, *, workspace_dir=None) -> dict:

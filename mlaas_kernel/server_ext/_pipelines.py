@@ -40,4 +40,4 @@ def pipelines(ws: Path, *, root_dir: Path) -> tuple[list[dict], None]:
         return [], None
     from ..pipelines import list_runs
 
-    return [_row(r, ws, root_dir) for r in list_runs(workspace_dir=ws)[:MAX_RUNS]], None
+    return [_row(r, ws, root_dir) for r in list_runs(workspace_dir=ws, limit=MAX_RUNS)], None
