@@ -15,6 +15,18 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test ends with the process environment it began with. Library code sets variables for the process
+    (``track.use_step_server`` sets MLFLOW_TRACKING_URI, as a step notebook's kernel needs); a test that calls it
+    must not hand that setting to every ``mlaas`` process the tests after it start."""
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     """A fresh workspace folder, exported as MLAAS_WORKSPACE."""
