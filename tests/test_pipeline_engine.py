@@ -311,12 +311,17 @@ def test_an_interrupted_run_stops_its_kernel_and_resumes(project, env, workspace
     record = json.loads((log.parent / "run.json").read_text())
     assert record["status"] == "interrupted" and record["steps"]["nap"]["status"] == "pending"
     assert record["steps"]["nap"]["reason"] == "interrupted" and record["steps"]["after"]["status"] == "pending"
+    tidy = record["steps"]["tidy"]  # the cleanup ran after the interrupt, with what the quick step had published
+    assert "interrupted: running the cleanup step tidy (Ctrl-C again to skip)" in out
+    assert tidy["status"] == "succeeded" and when(tidy["started"]) >= when(record["steps"]["nap"]["ended"])
+    assert tidy["parameters"] == {"value": 2} and tidy["reason"] == "runs after after not run; notebook defaults for label"
     assert not _kernels_of(ref), "a kernel outlived the interrupted run"
     resumed = mlaas("pipeline", "run", "slow", "--resume", log.parent.name, "-p", "seconds", "0", "--no-track", env=env, cwd=project)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = json.loads((log.parent / "run.json").read_text())
     assert after["status"] == "succeeded" and after["resumes"][0]["previous_status"] == "interrupted"
-    assert [after["steps"][s]["status"] for s in ("nap", "after")] == ["succeeded", "succeeded"]
+    assert [after["steps"][s]["status"] for s in ("nap", "after", "tidy")] == ["succeeded"] * 3
+    assert after["steps"]["tidy"]["outputs"]["token"] != tidy["outputs"]["token"]  # the cleanup ran again, at the end
 
 
 FRESH = """name: fresh

@@ -34,3 +34,13 @@ def dependants(deps: dict[str, set[str]], step: str) -> set[str]:
         out |= nxt
         frontier = nxt
     return out
+
+
+def ancestors(deps: dict[str, set[str]], step: str) -> set[str]:
+    """Every step ``step`` needs, directly or through others."""
+    out: set[str] = set()
+    frontier = set(deps[step])
+    while frontier:
+        out |= frontier
+        frontier = {d for s in frontier for d in deps[s]} - out
+    return out

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from . import _cache, _refs, _step
+from ._dag import ancestors
 from ._records import DONE, now, write_run
 from ._requires import missing_requirement
 from ._warnings import notebook_warnings
@@ -68,9 +69,31 @@ class Scheduler:
                 self._finish(name, self.running.pop(name))
         except KeyboardInterrupt:
             self._stop_all()
+            self._clean_up_after_interrupt()
             raise
         finally:
             self.spares.close()
+
+    def _clean_up_after_interrupt(self) -> None:
+        """After Ctrl-C, the ``always`` steps (cleanups) that something upstream of them did work for in this run, one
+        at a time (a tracking server a step started is stopped). A second Ctrl-C stops them too."""
+        todo = [s for s in self.pipeline.order if self.pipeline.steps[s].always and self.steps[s]["status"] == "pending"
+                and any(self.steps[a]["status"] in DONE for a in ancestors(self.pipeline.deps, s))]
+        if not todo:
+            return
+        self.progress.line(f"interrupted: running the cleanup step{'s' if len(todo) > 1 else ''} {', '.join(todo)} "
+                           "(Ctrl-C again to skip)")
+        try:
+            for name in todo:
+                self._start(name)
+                while name in self.running:
+                    try:
+                        if self.finished.get(timeout=0.5) == name:
+                            self._finish(name, self.running.pop(name))
+                    except queue.Empty:
+                        continue
+        except KeyboardInterrupt:
+            self._stop_all()
 
     def _ready(self) -> list[str]:
         """Pending steps whose dependencies succeeded (or, for an ``always`` step, finished whatever their status)."""
@@ -163,5 +186,12 @@ def _parameters(pipeline, name: str, steps: dict, params: dict, outputs: dict) -
     resolved, left_out = _refs.resolve_available(spec.parameters, params, outputs, set(unfinished))
     if not unfinished:
         return resolved, None
-    note = "runs after " + ", ".join(f"{d} {steps[d]['status']}" for d in unfinished)
+    note = "runs after " + ", ".join(f"{d} {_as_said(steps[d])}" for d in unfinished)
     return resolved, note + (f"; notebook defaults for {', '.join(left_out)}" if left_out else "")
+
+
+def _as_said(step: dict) -> str:
+    """A dependency's state in an ``always`` step's note: a pending one was interrupted, or never started."""
+    if step["status"] != "pending":
+        return step["status"]
+    return "interrupted" if step.get("reason") == "interrupted" else "not run"

@@ -6,7 +6,8 @@ A step's keys: ``notebook`` (required), ``needs``, ``parameters``, ``timeout`` (
 - ``cache: false``: the step runs every time (never copied from the cache, and again on a resume);
   steps after it are cached only while what it publishes stays the same.
 - ``always: true``: a cleanup step. It runs once each of its dependencies has finished, whatever their
-  status (failed, skipped, unavailable); a parameter that refers to an output a dependency did not
+  status (failed, skipped, unavailable), and after Ctrl-C when a step before it had run (a second Ctrl-C
+  stops it too); a parameter that refers to an output a dependency did not
   publish is left out, so the notebook's own default applies. It is never cached, runs again at the
   end of a resume, and its own failure fails the run as any step's does.
 """
