@@ -13,11 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from .._key_metric import key_metric
 from ._common import PROG, _export_workspace, _fail
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# Shown in the summary, first found wins: what people read a run by.
-KEY_METRICS = ("val_accuracy", "accuracy", "val_acc", "acc", "test_accuracy", "val_f1", "f1", "r2", "val_loss", "loss", "val_rmse", "rmse", "mae")
 
 def parse_value(text: str):
     """A parameter value as papermill users write it: a Python literal, true/false/none, or text."""
@@ -90,15 +89,6 @@ def _run_record():
         else:
             os.environ[_runrecord.ENV] = before
         Path(name).unlink(missing_ok=True)
-
-
-def key_metric(metrics: dict) -> tuple[str, float] | None:
-    """The metric a person looks at first: accuracy-like, then loss-like, else the first by name."""
-    for name in KEY_METRICS:
-        if metrics.get(name) is not None:
-            return name, metrics[name]
-    named = sorted(k for k, v in metrics.items() if v is not None)
-    return (named[0], metrics[named[0]]) if named else None
 
 
 def summary(output: Path, records: list[dict], seconds: float, *, failed: str | None = None) -> str:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._key_metric import key_metric as _first_metric
 from . import _mlflow
 
 PER_EXPERIMENT = 20
-# First found wins, after the kind's own metric: what people read a run by.
-KEY_METRICS = ("val_accuracy", "accuracy", "r2", "silhouette", "val_silhouette", "knn_accuracy", "val_acc", "acc", "test_accuracy",
-               "val_f1", "f1", "val_loss", "loss", "val_rmse", "rmse", "mae")
 _BY_KIND = {"embedding": ("silhouette", "val_silhouette"), "cnn": ("val_accuracy",)}
 
 
@@ -33,11 +31,8 @@ def key_metric(metrics: dict, kind: str | None) -> dict | None:
     """``{"name", "value"}`` of the metric the run is judged by, or None when it has none."""
     if kind == "study":
         return _study_metric(metrics)
-    for name in _BY_KIND.get(kind or "", ()) + KEY_METRICS:
-        if metrics.get(name) is not None:
-            return {"name": name, "value": float(metrics[name])}
-    named = sorted(k for k, v in metrics.items() if v is not None)
-    return {"name": named[0], "value": float(metrics[named[0]])} if named else None
+    found = _first_metric(metrics, _BY_KIND.get(kind or "", ()))
+    return {"name": found[0], "value": found[1]} if found else None
 
 
 def _row(run, uri: str, experiment: str) -> dict:
