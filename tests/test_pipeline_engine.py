@@ -116,8 +116,14 @@ def test_cli_parameter_errors_and_list(project, env):
     listing = mlaas("pipeline", "list", env=env, cwd=project)
     assert listing.returncode == 1 and "broken: INVALID: " in listing.stdout and "steps must be a non-empty mapping" in listing.stdout
     assert "branches: A chain whose middle step fails" in listing.stdout
-    assert "steps       first -> middle -> last -> tracked" in listing.stdout and "missing:    a GPU step: not built yet" in listing.stdout
+    assert "steps       [first, tracked] -> middle -> last" in listing.stdout and "missing:    a GPU step: not built yet" in listing.stdout
     assert "parameters  seconds=2, a_value=1" in listing.stdout
+    assert "steps       [a, b] -> c" in listing.stdout  # the two independent steps, shown as running at once
+    write_spec(project, "needy", "name: needy\nsteps:\n  a: {notebook: notebooks/step.ipynb, requires: [no_such_module_here]}\n")
+    needy = mlaas("pipeline", "list", env=env, cwd=project).stdout
+    assert "not here:   step a needs the Python module 'no_such_module_here', which is not installed here" in needy
+    unknown = mlaas("pipeline", "status", "nosuch", env=env, cwd=project)
+    assert unknown.returncode == 2 and "no pipeline 'nosuch'" in unknown.stderr and "fan" in unknown.stderr  # not "no runs yet"
     assert "example" in mlaas("pipeline", "run", "--help", env=env).stdout
 
 

@@ -44,12 +44,31 @@ def cmd_list(args: argparse.Namespace) -> int:
             broken += 1
             continue
         print(f"{p.name}: {p.description}")
-        print(f"  steps       {' -> '.join(p.order)}")
+        print(f"  steps       {_stages(p)}")
         params = ", ".join(f"{k}={v!r}" for k, v in p.parameters.items()) or "(none)"
         print(f"  parameters  {params}")
         for item in p.missing:
             print(f"  missing:    {item}")
+        for step, reason in _not_here(p):
+            print(f"  not here:   step {step} {reason}: it will be marked unavailable")
     return 1 if broken else 0
+
+
+def _stages(pipeline) -> str:
+    """The steps in order, those that can run at once in brackets: ``ingest -> [explore, label] -> train``."""
+    depth: dict[str, int] = {}
+    for name in pipeline.order:  # dependencies come first in the order
+        depth[name] = 1 + max((depth[d] for d in pipeline.deps[name]), default=-1)
+    stages = [[n for n in pipeline.order if depth[n] == level] for level in range(max(depth.values(), default=-1) + 1)]
+    return " -> ".join(names[0] if len(names) == 1 else "[" + ", ".join(names) + "]" for names in stages)
+
+
+def _not_here(pipeline) -> list[tuple[str, str]]:
+    """The steps whose ``requires:`` this machine lacks, with the reason."""
+    from ..pipelines._requires import missing_requirement
+
+    found = ((name, missing_requirement(spec.requires)) for name, spec in pipeline.steps.items() if spec.requires)
+    return [(name, reason) for name, reason in found if reason]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -78,6 +97,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     _export_workspace()
     runs = list_runs(args.name)[: args.limit]
+    if not runs and args.name:
+        from ..pipelines import PipelineError, load_pipeline
+
+        try:
+            load_pipeline(args.name)  # a name that is no pipeline is an error, not "no runs yet"
+        except PipelineError as exc:
+            return _error(exc)
     if not runs:
         print("no pipeline runs yet" + (f" of {args.name}" if args.name else "") + " (mlaas pipeline run NAME)")
         return 0
