@@ -6,6 +6,8 @@ import subprocess
 import sys
 import tomllib
 
+import nbformat
+
 from conftest import REPO
 
 
@@ -43,6 +45,11 @@ def test_notebooks_are_committed_without_outputs_and_with_parameters():
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{path.name} has outputs"
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged parameters"
+        # saved as Jupyter saves it, with the metadata Lab fills in: opening one in Lab leaves git clean
+        assert path.read_text() == nbformat.writes(nbformat.reads(path.read_text(), as_version=4)) + "\n", f"{path.name}: not nbformat's layout"
+        assert all(c.get("id") for c in nb["cells"]), f"{path.name}: a cell has no id"
+        assert nb["metadata"]["kernelspec"] == {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}, path.name
+        assert nb["metadata"]["language_info"].get("pygments_lexer") == "ipython3", f"{path.name}: language_info as the kernel reports it"
 
 
 def test_bundled_data_matches_the_published_checksums():
