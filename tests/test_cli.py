@@ -70,6 +70,7 @@ def test_run_saves_a_timestamped_output_in_the_workspace(env, workspace, tmp_pat
     write_notebook(nb, "x = 2\nname = 'a'", "print('result', x * x, name)")
     out = mlaas("run", str(nb), "-p", "x", "7", "-p", "name", "seven", "-q", env=env)
     assert out.returncode == 0, out.stderr
+    assert "without encryption" not in out.stderr, out.stderr  # the kernel's start-up warning is not the notebook's output
     [saved] = list((workspace / "runs").glob("square-*.ipynb"))
     assert str(saved) in out.stdout
     result = nbformat.read(saved, as_version=4)

@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .._kernel_args import KERNEL_ARGS
 from .._key_metric import key_metric
 from ._common import PROG, _export_workspace, _fail
 
@@ -39,7 +40,7 @@ def run_notebook(notebook: Path, parameters: dict, *, output: Path | None = None
     output.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(
         str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent.absolute()),
-        progress_bar=progress, log_output=False, kernel_name="python3",
+        progress_bar=progress, log_output=False, kernel_name="python3", extra_arguments=list(KERNEL_ARGS),
     )
     return output
 

@@ -20,6 +20,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from .._kernel_args import KERNEL_ARGS
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -65,7 +67,7 @@ def execute(job: dict, pm) -> dict:
     extra = {"execution_timeout": job["timeout"]} if job.get("timeout") else {}
     try:
         pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], kernel_name="python3", cwd=job["cwd"],
-                            log_output=True, progress_bar=False, **extra)
+                            log_output=True, progress_bar=False, extra_arguments=list(KERNEL_ARGS), **extra)
     except PapermillExecutionError as exc:
         return {"status": "failed", "error": {
             "cell": _saved_index(job["output"], exc.cell_index), "exec_count": exc.exec_count, "ename": exc.ename, "evalue": strip_ansi(str(exc.evalue)),
