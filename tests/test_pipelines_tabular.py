@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from _cli import mlaas
 from _pipelines import assert_succeeded, check_steps, expected_datasets, run_folders, run_pipeline, workspace_datasets
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
@@ -127,3 +128,6 @@ def test_tracked_experiments_log_to_their_own_server_and_stop_it(env, workspace)
     assert out(record, "stop")["stopped"] is True and set(out(record, "stop")["run_ids"]) == set(run_ids)
     assert not (workspace / "tracking-server" / "server.json").exists() and not answers(server["tracking_uri"] + "/health")
     assert not Path(f"/proc/{server['pid']}/cmdline").exists() or b"mlflow" not in Path(f"/proc/{server['pid']}/cmdline").read_bytes()
+    listed = mlaas("models", "list", env={k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"})
+    assert listed.returncode == 0 and "tracked-cnn" not in listed.stdout.split("(models registered")[0]  # not in the workspace's store
+    assert "models registered on this workspace's tracking server" in listed.stdout  # and the user is told where it is

@@ -113,7 +113,21 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no registered models yet: `mlaas models register RUN` or `mlaas models register --best` adds one")
     else:
         print(_table(rows))
+    if not args.json:
+        _point_at_the_tracking_server()
     return 0
+
+
+def _point_at_the_tracking_server() -> None:
+    """Models registered on the workspace's tracking server (tracked-experiments) are in its store, not listed above."""
+    import os
+
+    from ..track._server import server_dir
+
+    if os.environ.get("MLFLOW_TRACKING_URI") or not (server_dir() / "mlflow.db").exists():
+        return
+    print("(models registered on this workspace's tracking server, such as tracked-experiments' tracked-cnn, are in its own "
+          "store: `mlaas tracking-server --detach`, then `MLFLOW_TRACKING_URI=URL mlaas models list`)")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
