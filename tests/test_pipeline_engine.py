@@ -67,11 +67,18 @@ BAD_SPECS = [
     ("steps:\n  a: {notebook: notebooks/step.ipynb, parameters: {value: '${steps.z.outputs.v}'}}\n", "names no step; steps: a"),
     ("steps:\n  a: {notebook: notebooks/step.ipynb, need: [b]}\n", "step 'a': unknown key 'need'; known keys: notebook, needs"),
     ("steps:\n  a: {notebook: notebooks/step.ipynb, always: yes please}\n", "step 'a': always must be true or false (got 'yes please')"),
+    ("parameters: {n: 1}\nlimits: {m: {min: 1}}\nsteps:\n  a: {notebook: notebooks/step.ipynb}\n",
+     "limits of 'm': no such parameter; declared: n"),
+    ("parameters: {n: 0}\nlimits: {n: {min: 1}}\nsteps:\n  a: {notebook: notebooks/step.ipynb}\n",
+     "limits of 'n': the default breaks them: parameter 'n' must be at least 1 (got 0)"),
+    ("parameters: {n: 1}\nlimits: {n: {least: 1}}\nsteps:\n  a: {notebook: notebooks/step.ipynb}\n",
+     "limits of 'n': must be a mapping with min and/or max"),
 ]
 
 
 @pytest.mark.parametrize("body, message", BAD_SPECS, ids=["unknown-need", "cycle", "missing-notebook", "bad-reference",
-                                                          "unknown-parameter", "unknown-step-output", "unknown-key", "not-a-flag"])
+                                                          "unknown-parameter", "unknown-step-output", "unknown-key", "not-a-flag",
+                                                          "limit-of-no-parameter", "default-out-of-limits", "bad-limit"])
 def test_a_bad_spec_names_its_file_step_and_problem(project, body, message):
     path = write_spec(project, "bad", "name: bad\n" + body)
     with pytest.raises(PipelineError) as err:
@@ -92,6 +99,14 @@ def test_name_parameters_and_references(project):
     assert fan.deps["c"] == {"a", "b"}  # references make dependencies without needs
     assert load_pipeline("slow").parameters == {"seconds": 60}  # TOML reads the same
     assert apply_overrides(fan, fan.parameters, [("seconds", "3"), ("a_value", "-4")]) == {"seconds": 3, "a_value": -4}
+    write_spec(project, "bounded", "name: bounded\nparameters: {n: 2, p: 0.5}\nlimits: {n: {min: 1}, p: {min: 0.1, max: 0.9}}\n"
+               "steps:\n  a: {notebook: notebooks/step.ipynb, parameters: {value: '${params.n}'}}\n")
+    bounded = load_pipeline("bounded")
+    assert apply_overrides(bounded, bounded.parameters, [("n", "1"), ("p", "0.9")]) == {"n": 1, "p": 0.9}  # the bounds themselves
+    with pytest.raises(PipelineError, match=r"parameter 'n' must be at least 1 \(got 0\): the pipeline's limits \(nothing has run\)"):
+        apply_overrides(bounded, bounded.parameters, [("n", "0")])
+    with pytest.raises(PipelineError, match=r"parameter 'p' must be at most 0.9 \(got 1.5\)"):
+        apply_overrides(bounded, bounded.parameters, [("p", "1.5")])
     assert parse_value("mnist") == "mnist" and parse_value("true") is True and parse_value("null") is None
     with pytest.raises(PipelineError, match=r"has no parameter 'epochs'; its parameters: seconds \(default 2\), a_value \(default 1\)"):
         apply_overrides(fan, fan.parameters, [("epochs", "2")])

@@ -14,16 +14,37 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from _cli import mlaas
 from _pipelines import assert_succeeded, check_steps, expected_datasets, outputs, run_pipeline, workspace_datasets
+from conftest import REPO
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
 
-def test_digits_fails_in_train_then_resumes(env, workspace):
+def _without_limits(tmp_path, name: str) -> Path:
+    """A pipelines folder with a copy of pipeline ``name`` whose ``limits:`` are dropped (its notebooks are the
+    repository's), so a test can make a middle step fail on a value the real spec refuses before anything runs."""
+    import yaml
+
+    project = tmp_path / "project"
+    (project / "pipelines").mkdir(parents=True)
+    (project / "notebooks").symlink_to(REPO / "notebooks")
+    spec = yaml.safe_load((REPO / "pipelines" / f"{name}.yaml").read_text())
+    assert spec.pop("limits")
+    (project / "pipelines" / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return project / "pipelines"
+
+
+def test_digits_fails_in_train_then_resumes(env, workspace, tmp_path):
     from mlaas_kernel import track
     from mlaas_kernel.labels import load_snapshot
 
     small = {"simulate": 30, "n_items": 300, "holdout": 200, "embedding_samples": 200}
+    refused = mlaas("pipeline", "run", "digits", "-p", "epochs", "0", env=env, cwd=REPO)
+    assert refused.returncode == 2 and "parameter 'epochs' must be at least 1 (got 0)" in refused.stderr  # at once
+    assert not (workspace / "pipelines" / "digits").exists()  # nothing ran
+
+    env = {**env, "MLAAS_PIPELINES": str(_without_limits(tmp_path, "digits"))}  # train itself refuses -1, a minute in
     proc, failed_dir, failed = run_pipeline(env, "digits", epochs=-1, **small)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert failed["status"] == "failed"

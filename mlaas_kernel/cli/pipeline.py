@@ -45,13 +45,22 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         print(f"{p.name}: {p.description}")
         print(f"  steps       {_stages(p)}")
-        params = ", ".join(f"{k}={v!r}" for k, v in p.parameters.items()) or "(none)"
+        params = ", ".join(f"{k}={v!r}{_bounds(p.limits.get(k))}" for k, v in p.parameters.items()) or "(none)"
         print(f"  parameters  {params}")
         for item in p.missing:
             print(f"  missing:    {item}")
         for step, reason in _not_here(p):
             print(f"  not here:   step {step} {reason}: it will be marked unavailable")
     return 1 if broken else 0
+
+
+def _bounds(limits: dict | None) -> str:
+    """`` (>= 1)``, `` (0.001..0.5)``: a parameter's limits as ``list`` shows them."""
+    if not limits:
+        return ""
+    if "min" in limits and "max" in limits:
+        return f" ({limits['min']}..{limits['max']})"
+    return f" (>= {limits['min']})" if "min" in limits else f" (<= {limits['max']})"
 
 
 def _stages(pipeline) -> str:

@@ -3,7 +3,7 @@ step parameters checked against each notebook's cell tagged ``parameters``."""
 
 from __future__ import annotations
 
-from ._spec import Pipeline, PipelineError
+from ._spec import Pipeline, PipelineError, limit_problem
 
 
 def parse_value(text: str):
@@ -60,6 +60,9 @@ def apply_overrides(pipeline: Pipeline, base: dict, overrides: dict | list | Non
         except TypeError:
             raise PipelineError(f"{pipeline.path}: parameter {name!r} takes {_kind(declared[name])} like its default "
                                 f"{declared[name]!r}, not {value!r}") from None
+        problem = limit_problem(name, params[name], pipeline.limits.get(name, {}))
+        if problem:
+            raise PipelineError(f"{pipeline.path}: {problem}: the pipeline's limits (nothing has run)")
     return params
 
 

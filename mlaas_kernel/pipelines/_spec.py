@@ -1,5 +1,8 @@
 """Pipeline specs: find them, load YAML or TOML, validate every field, name what is wrong and where.
 
+Top-level keys: ``name`` (the file's stem), ``description``, ``parameters`` (NAME: default), ``limits``
+(NAME: {min, max} for numeric parameters, checked on ``-p`` before anything runs), ``steps``, ``missing``.
+
 A step's keys: ``notebook`` (required), ``needs``, ``parameters``, ``timeout`` (seconds per cell),
 ``requires`` (importable modules, or ``gpu``), and two for steps with side effects:
 
@@ -23,7 +26,7 @@ from . import _dag, _refs
 
 SUFFIXES = (".yaml", ".yml", ".toml")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_TOP_KEYS = ("name", "description", "parameters", "steps", "missing")
+_TOP_KEYS = ("name", "description", "parameters", "limits", "steps", "missing")
 _STEP_KEYS = ("notebook", "needs", "parameters", "timeout", "requires", "cache", "always")
 
 
@@ -59,6 +62,7 @@ class Pipeline:
     deps: dict[str, frozenset[str]]  # needs plus the steps whose outputs a step references
     order: tuple[str, ...]
     missing: tuple[str, ...] = ()
+    limits: dict = field(default_factory=dict)  # parameter -> {"min": n, "max": n}, checked before any step runs
 
     def notebook_path(self, step: str) -> Path:
         return self.root / self.steps[step].notebook
@@ -135,7 +139,41 @@ def load_pipeline(name_or_path: str | os.PathLike) -> Pipeline:
     if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
         raise PipelineError(f"{where}: missing must be a list of strings (what a not-yet-built capability would add)")
     return Pipeline(name=name, path=path, root=root, description=str(data.get("description") or ""), parameters=dict(params),
-                    steps=steps, deps={s: frozenset(d) for s, d in deps.items()}, order=tuple(order), missing=tuple(missing))
+                    steps=steps, deps={s: frozenset(d) for s, d in deps.items()}, order=tuple(order), missing=tuple(missing),
+                    limits=_limits(where, data.get("limits"), params))
+
+
+def _limits(where: str, limits, params: dict) -> dict:
+    """``limits: {epochs: {min: 1}}``: bounds on numeric parameters, so a value no step could use is refused at once."""
+    if limits is None:
+        return {}
+    if not isinstance(limits, dict):
+        raise PipelineError(f"{where}: limits must be a mapping of PARAMETER: {{min: N, max: N}}")
+    out = {}
+    for name, bounds in limits.items():
+        here = f"{where}: limits of {name!r}"
+        if name not in params:
+            raise PipelineError(f"{here}: no such parameter; declared: {', '.join(params) or '(none)'}")
+        if not isinstance(bounds, dict) or not bounds or set(bounds) - {"min", "max"}:
+            raise PipelineError(f"{here}: must be a mapping with min and/or max (got {bounds!r})")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bounds.values()):
+            raise PipelineError(f"{here}: min and max must be numbers (got {bounds!r})")
+        out[name] = dict(bounds)
+        problem = limit_problem(name, params[name], out[name])
+        if problem:
+            raise PipelineError(f"{here}: the default breaks them: {problem}")
+    return out
+
+
+def limit_problem(name: str, value, bounds: dict) -> str | None:
+    """What is wrong with ``value`` of parameter ``name`` under ``bounds`` (min, max), or None."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if "min" in bounds and value < bounds["min"]:
+        return f"parameter {name!r} must be at least {bounds['min']} (got {value!r})"
+    if "max" in bounds and value > bounds["max"]:
+        return f"parameter {name!r} must be at most {bounds['max']} (got {value!r})"
+    return None
 
 
 def _unknown_keys(where: str, data: dict, known: tuple[str, ...]) -> None:
