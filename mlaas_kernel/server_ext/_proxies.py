@@ -9,7 +9,9 @@ readiness back-off would double that, which ``_prebound`` avoids); TensorBoard w
 ``absolute_url: True``; a launcher's icon shows only in the Notebook or Console category.
 All three open in a Lab tab (``new_browser_tab: False``: jupyter-server-proxy's iframe, same origin as Lab,
 which MLflow's ``X-Frame-Options: SAMEORIGIN`` allows). MLflow opens on its experiments list, not its GenAI
-home page (whose telemetry notice has no server setting: it is dismissed in the browser's localStorage).
+home page (whose telemetry notice has no server setting: it is dismissed in the browser's localStorage), and its
+page is served with defaults for the browser's localStorage (``_rewrite.mlflow_defaults``): experiments open on
+"Model training", and the Assistant panel stays closed until asked for.
 """
 
 from __future__ import annotations
@@ -89,7 +91,10 @@ def mlflow() -> dict:
     if uri.startswith(("http://", "https://")):
         cmd, headers = _notice("MLflow tracking server", f"MLFLOW_TRACKING_URI points at a tracking server: open its UI at {uri}"), {}
     cmd = _missing("mlflow", "mlflow", "MLflow") or cmd
+    from ._rewrite import mlflow_defaults
+
     return {"command": cmd, "timeout": MLFLOW_TIMEOUT, "absolute_url": False, "request_headers_override": headers,
+            "rewrite_response": mlflow_defaults,
             "environment": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}, **IN_LAB,
             "launcher_entry": _entry("MLflow", "mlflow.svg", MLFLOW_START)}
 

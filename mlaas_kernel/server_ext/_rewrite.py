@@ -81,3 +81,44 @@ def optuna_prefix(response, request) -> None:
             b = _replace_once(b, _OPTUNA_ROUTER, b'url_prefix:"' + prefix + b'dashboard"', "the router's prefix")
             return b.replace(b"`/artifacts/", b"`" + prefix + b"artifacts/")
         edit_body(response, edit, key=prefix)
+
+
+# MLflow 3.17's UI keeps these in the browser's localStorage (its useLocalStorage hook stores JSON under
+# ``<key>_v<version>``): the view experiments open in ("genai" when unset, whatever the experiment's
+# ``mlflow.experimentKind`` tag says), and whether its Assistant panel opened by itself once (it does on
+# a first visit from 127.0.0.1 or localhost, the way Lab is reached here). No server setting, flag or
+# header decides either (its server-info has no such feature), so the page MLflow serves seeds them
+# before its bundle runs; a choice the user made (either switch, the panel opened or closed) is kept.
+MLFLOW_STORAGE_DEFAULTS = {
+    "mlflow.workflowType_v1": "machine_learning",
+    "mlflow.assistant.fab.autoOpenedOnFirstLoad_v1": True,
+}
+_MLFLOW_PAGE = b"<title>MLflow</title>"
+
+
+def mlflow_seed_script() -> bytes:
+    """A ``<script>`` that writes :data:`MLFLOW_STORAGE_DEFAULTS` into localStorage where unset
+    (and the Assistant panel closed, when it has never opened by itself)."""
+    import json
+
+    seeds = json.dumps({k: json.dumps(v) for k, v in MLFLOW_STORAGE_DEFAULTS.items()})
+    panel = json.dumps("mlflow.assistant.panelOpen_v1")
+    auto = json.dumps("mlflow.assistant.fab.autoOpenedOnFirstLoad_v1")
+    js = (f"(function(){{try{{var s=window.localStorage,d={seeds};"
+          f"if(s.getItem({auto})===null&&s.getItem({panel})===null)s.setItem({panel},'false');"
+          "for(var k in d)if(s.getItem(k)===null)s.setItem(k,d[k]);}catch(e){}})();")
+    return b'<script data-mlaas="mlflow-defaults">' + js.encode() + b"</script>"
+
+
+def with_mlflow_defaults(body: bytes) -> bytes:
+    """MLflow's page with :func:`mlflow_seed_script` first in its ``<head>``; any other body as it is."""
+    if _MLFLOW_PAGE not in body or b'data-mlaas="mlflow-defaults"' in body or b"<head>" not in body:
+        return body
+    return body.replace(b"<head>", b"<head>" + mlflow_seed_script(), 1)
+
+
+def mlflow_defaults(response) -> None:
+    """jupyter-server-proxy's ``rewrite_response`` for MLflow: its page opens experiments on "Model training"
+    and leaves the Assistant panel closed on a first visit (see :data:`MLFLOW_STORAGE_DEFAULTS`)."""
+    if "text/html" in _content_type(response):
+        edit_body(response, with_mlflow_defaults, key=b"mlflow-defaults")

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from ._kind import KIND_TAG, TRAINING, mark_training, training_tags
+
 _SETUP_DONE: dict[tuple[str, str], tuple[object, str]] = {}
 _SETUP_LOCK = threading.Lock()
 _WARMING: dict[tuple[str, str], threading.Thread] = {}
@@ -91,6 +93,15 @@ def _store_lock(root: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _mark_default(store) -> None:
+    """MLflow's "Default" experiment (made by the migrations) is a model-training one too (see ``_kind``)."""
+    from mlflow.entities import ExperimentTag
+
+    default = store.get_experiment_by_name("Default")
+    if default is not None and not default.tags.get(KIND_TAG):
+        store.set_experiment_tag(default.experiment_id, ExperimentTag(KIND_TAG, TRAINING))
+
+
 def _create_store(root: Path) -> None:
     """Make ``root/mlflow.db`` with MLflow's schema, complete or not at all."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -100,6 +111,7 @@ def _create_store(root: Path) -> None:
     tmp.unlink(missing_ok=True)
     try:
         store = SqlAlchemyStore(f"sqlite:///{tmp}", (root / "mlartifacts").as_uri())  # runs the migrations
+        _mark_default(store)
         store.engine.dispose()  # no connection left on the file we rename
         os.replace(tmp, final)
     finally:
@@ -201,7 +213,7 @@ def setup(experiment: str = "mlaas", *, workspace_dir: str | os.PathLike | None 
     if exp is None:
         location = None if uri.startswith("http") else (workspace(workspace_dir) / "mlartifacts").as_uri()
         try:
-            exp_id = client.create_experiment(experiment, artifact_location=location)
+            exp_id = client.create_experiment(experiment, artifact_location=location, tags=training_tags())
         except Exception:  # another process created it meanwhile
             exp = client.get_experiment_by_name(experiment)
             if exp is None:
@@ -209,10 +221,23 @@ def setup(experiment: str = "mlaas", *, workspace_dir: str | os.PathLike | None 
             exp_id = exp.experiment_id
     else:
         exp_id = exp.experiment_id
+    if exp is not None:  # made before experiments carried their kind (an older workspace), or by someone else
+        _mark_training(client, exp)
     if not uri.startswith("http"):  # a server may lose its experiments when restarted: ask again there
         with _SETUP_LOCK:
             _SETUP_DONE[key] = (client, exp_id)
     return client, exp_id
+
+
+def _mark_training(client, exp) -> None:
+    """Tag an existing experiment as model training (see ``_kind``); a store that refuses the write
+    (a server's permissions) costs the UI its kind, not the run."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mark_training(client, exp.experiment_id, exp.tags)
+    except MlflowException as exc:
+        logging.getLogger(__name__).warning("could not tag experiment %r as model training: %s", exp.name, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
