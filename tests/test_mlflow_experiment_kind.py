@@ -77,6 +77,25 @@ def test_mlflow_page_seeds_storage_once_and_other_bodies_pass():
     assert script.body == b"var x=1;"
 
 
+def _start_mlflow(uri: str, port: int, *extra: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` with one worker on 127.0.0.1:port, once it answers /health."""
+    env = {**(env or os.environ), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1", *extra], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2).close()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"mlflow server on port {port} did not answer /health (exit {proc.poll()})")
+            time.sleep(0.3)
+
+
 @pytest.fixture
 def mlflow_ui(workspace, port):
     """`mlflow server` (as Lab's launcher runs it: one worker) over a workspace with a finished run in the
@@ -87,21 +106,8 @@ def mlflow_ui(workspace, port):
     run = client.create_run(exp_id, run_name=RUN_NAME)
     client.log_metric(run.info.run_id, "accuracy", 0.5)
     client.set_terminated(run.info.run_id)
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", track.tracking_uri(), "--host",
-                             "127.0.0.1", "--port", str(port), "--workers", "1"], env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = _start_mlflow(track.tracking_uri(), port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/health", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mlflow server on port {port} did not answer /health (exit {proc.poll()})")
-                time.sleep(0.3)
         yield url
     finally:
         proc.terminate()
@@ -132,3 +138,39 @@ def test_clicked_experiment_opens_runs_and_assistant_stays_closed(browser_page, 
     assert page.locator("[data-component-id='mlflow.assistant.chat_panel.close']").count() == 0
     page.screenshot(path=str(artifacts / "mlflow-experiment-runs.png"))
     page.console_errors[:] = [e for e in page.console_errors if not e.endswith(NOT_OURS)]
+
+
+@pytest.mark.slow
+def test_mlflow_server_app_name_mlaas_serves_the_seeded_page(workspace, port, tmp_path):
+    """`mlflow server --app-name mlaas` (what `mlaas mlflow` runs when the entry point is installed): its page
+    carries the seed, compressed or not, and its API answers as MLflow's own app does."""
+    import json
+
+    from mlaas_kernel import track
+
+    track.setup("pipelines")
+    # The entry point pyproject.toml declares, registered for this test's processes only (a dist-info on PYTHONPATH)
+    dist = tmp_path / "site" / "mlaas_mlflow_app-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mlaas-mlflow-app\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[mlflow.app]\nmlaas = mlaas_kernel.server_ext._rewrite:mlflow_app\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(dist.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    args = subprocess.run([sys.executable, "-c", "from mlaas_kernel.server_ext._rewrite import mlflow_app_args as a; print(a())"],
+                          env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert args == "['--app-name', 'mlaas']"
+    proc, url = _start_mlflow(track.tracking_uri(), port, "--app-name", "mlaas", env=env)
+    try:
+        for encoding in ("identity", "gzip"):
+            req = urllib.request.Request(url + "/", headers={"Accept-Encoding": encoding})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                page = r.read()
+                assert r.headers.get("Content-Length") == str(len(page))
+            assert page.startswith(b'<!doctype html><html lang="en"><head><script data-mlaas="mlflow-defaults">'), page[:120]
+        req = urllib.request.Request(url + "/ajax-api/2.0/mlflow/experiments/search", data=b'{"max_results": 10}',
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            names = {e["name"] for e in json.load(r)["experiments"]}
+        assert names == {"Default", "pipelines"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -122,3 +122,52 @@ def mlflow_defaults(response) -> None:
     and leaves the Assistant panel closed on a first visit (see :data:`MLFLOW_STORAGE_DEFAULTS`)."""
     if "text/html" in _content_type(response):
         edit_body(response, with_mlflow_defaults, key=b"mlflow-defaults")
+
+
+# ``mlflow server --app-name mlaas`` serves :func:`mlflow_app` (MLflow's plugin group ``mlflow.app``; the
+# entry point is declared in pyproject.toml), so a UI that no proxy fronts (``mlaas mlflow``) gets the same page
+MLFLOW_APP = "mlaas"
+_PAGE_PATHS = ("/", "/index.html")
+
+
+def mlflow_app_args() -> list[str]:
+    """``["--app-name", "mlaas"]`` for ``mlflow server`` when the entry point is installed, else ``[]``
+    (an older install: MLflow's own app, and the page without the seed)."""
+    from importlib.metadata import entry_points
+
+    return ["--app-name", MLFLOW_APP] if any(e.name == MLFLOW_APP for e in entry_points(group="mlflow.app")) else []
+
+
+def mlflow_app():
+    """MLflow's server app (``mlflow.server.fastapi_app``) with its page seeded by :func:`with_mlflow_defaults`.
+
+    A function, so MLflow runs it as uvicorn's ``--factory``; MLflow's settings reach it through the
+    environment ``mlflow server`` sets, as they reach its own app."""
+    from mlflow.server.fastapi_app import app as inner
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "GET" or scope.get("path") not in _PAGE_PATHS:
+            return await inner(scope, receive, send)
+        plain = [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]  # the page small, uncompressed
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def edited(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            if b"text/html" in dict(start.get("headers", [])).get(b"content-type", b""):
+                body = with_mlflow_defaults(body)
+            headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            await send({**start, "headers": headers + [(b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await inner({**scope, "headers": plain}, receive, edited)
+
+    return app

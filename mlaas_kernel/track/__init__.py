@@ -4,7 +4,8 @@
 little; when the tracking store is away they stay in memory and in the run's folder
 (``runs/<run id>/pending_metrics.jsonl``) and are delivered when it answers again, by the next
 tracked command, or with :func:`deliver_pending`. :func:`prepare` creates the workspace's store
-ahead of the first run, in the background.
+ahead of the first run, in the background. Every experiment :func:`setup` makes or opens is tagged as model training
+(``mlflow.experimentKind``, see ``_kind``), MLflow's "Machine learning" kind rather than GenAI.
 
 A team's tracking server (``mlaas tracking-server``), for step notebooks run alone: :func:`server_for_step`
 finds or starts it (:func:`use_step_server` also points this process's MLflow at it), :func:`stop_server` stops it, :data:`NO_SERVER_RUNS` says what to do when none has runs
