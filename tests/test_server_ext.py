@@ -39,22 +39,40 @@ def _track_one_run() -> tuple[str, str]:
     return run_id, exp_id
 
 
-def _pipeline_run(ws, name: str, run: str, status: str, steps: dict, pid=None) -> None:
-    """A run.json as the engine writes it (interfaces11.md), with the executed notebook of each step."""
+def _study_and_pipeline_runs(ws) -> dict:
+    """A study's parent run and its trial 3 (tagged as ``mlaas tune`` tags them), and a pipeline's own MLflow run made
+    by the engine's tracking (experiment ``pipelines``); their run ids by role."""
+    from mlaas_kernel import track
+    from mlaas_kernel.pipelines._mlflow import PipelineTracking
+    from mlaas_kernel.track._mlrun import create_run
+
+    client, exp_id = track.setup()
+    study = "mnist-cnn-20261201-153000"
+    parent = create_run(client, exp_id, study, {"mlaas.kind": "study", "mlaas.study": study, "mlaas.dataset": "mnist"})
+    trial = create_run(client, exp_id, f"{study}-3", {"mlaas.study": study, "mlaas.trial.number": "3", "mlflow.parentRunId": parent,
+                                                       "mlaas.dataset": "mnist", "mlaas.model": "cnn"})
+    pipeline = PipelineTracking(workspace_dir=ws).start(pipeline="digits", run="20261201-153000-a1b2", params={}, description="", existing=None)
+    assert pipeline, "the engine's tracking made no pipeline run"
+    return {"study": parent, "trial": trial, "pipeline": pipeline}
+
+
+def _pipeline_run(ws, name: str, run: str, status: str, steps: dict, pid=None, reasons=None) -> None:
+    """A run.json as the engine writes it (interfaces11.md), with the executed notebook of each step (``reasons``: a step's ``reason``)."""
     folder = ws / "pipelines" / name / run
     folder.mkdir(parents=True)
     for step in steps:
         (folder / f"{step}.ipynb").write_text("{}")
     record = {"pipeline": name, "run": run, "status": status, "started": "2026-12-01T15:30:00+00:00", "ended": None,
               "parameters": {}, "mlflow_run_id": None, "resumed_from": None, "missing": [], "pid": pid,
-              "steps": {s: {"status": st, "output_notebook": f"{s}.ipynb"} for s, st in steps.items()}}
+              "steps": {s: {"status": st, "output_notebook": f"{s}.ipynb", "reason": (reasons or {}).get(s)} for s, st in steps.items()}}
     (folder / "run.json").write_text(json.dumps(record))
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, request):
     """``mlaas lab`` in a project folder whose workspace has mnist, 3 labels by 2 annotators, one run
-    (registered), a failed and an interrupted pipeline run; yields (base URL, workspace, run id, experiment id)."""
+    (registered), a study with a trial, a pipeline's MLflow run, and pipeline runs (failed, interrupted, running, one with an
+    unavailable step); yields (base URL, workspace, run id, experiment id, {role: run id} of _study_and_pipeline_runs)."""
     from mlaas_kernel.labels import LabelStore
 
     with module_workspace(tmp_path_factory, "server-ext", datasets=("mnist",)) as ws:
@@ -69,6 +87,11 @@ def lab(tmp_path_factory, request):
         run_id, exp_id = _track_one_run()
         _pipeline_run(ws, "digits", "20261201-153000-a1b2", "failed", {"ingest": "succeeded", "label": "cached", "train": "failed", "render": "skipped"})
         _pipeline_run(ws, "digits", "20261201-160000-c3d4", "running", {"ingest": "running"}, pid=2**22 + 1)  # no such pid
+        _pipeline_run(ws, "tracked-experiments", "20261201-150000-e5f6", "succeeded",
+                      {"train": "succeeded", "onnx": "cached", "tensorrt": "unavailable"}, reasons={"tensorrt": "needs gpu: no NVIDIA GPU here"})
+        _pipeline_run(ws, "digits", "20261201-170000-a7b8", "running", {"ingest": "succeeded", "explore": "running", "label": "running",
+                                                                       "train": "pending"}, pid=os.getpid())  # alive: this test
+        made = _study_and_pipeline_runs(ws)
         env = dict(os.environ)
         for var, sub in [("JUPYTER_CONFIG_DIR", "jconfig"), ("JUPYTER_DATA_DIR", "jdata"), ("JUPYTER_RUNTIME_DIR", "jruntime")]:
             (project / sub).mkdir()
@@ -79,7 +102,7 @@ def lab(tmp_path_factory, request):
         base = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "mlaas_kernel", "lab", "--port", str(port), "--no-browser"]
         with serving(cmd, f"{base}/api/status?token={TOKEN}", env=env, cwd=project, log=project / "lab.log"):
-            yield base, ws, run_id, exp_id
+            yield base, ws, run_id, exp_id, made
 
 
 def _get(url: str, *, token: str | None = TOKEN) -> tuple[int, dict]:
@@ -100,7 +123,7 @@ def test_the_api_needs_the_token(lab):
 
 
 def test_overview_reads_the_workspace(lab):
-    base, ws, run_id, exp_id = lab
+    base, ws, run_id, exp_id, _ = lab
     status, body = _get(base + "/mlaas/api/overview")
     assert status == 200
     assert body["errors"] == {"datasets": None, "runs": None, "models": None, "pipelines": None}
@@ -117,15 +140,41 @@ def test_overview_reads_the_workspace(lab):
     assert model["versions"] == [{"version": 1, "aliases": ["champion"], "run_id": run_id, "created": model["versions"][0]["created"],
                                   "metric": {"name": "accuracy", "value": 0.75}}]
     runs = {p["run"]: p for p in body["pipelines"]}
-    assert list(runs) == ["20261201-160000-c3d4", "20261201-153000-a1b2"]  # newest first
+    assert list(runs) == ["20261201-170000-a7b8", "20261201-160000-c3d4", "20261201-153000-a1b2", "20261201-150000-e5f6"]  # newest first
     failed = runs["20261201-153000-a1b2"]
     assert (failed["pipeline"], failed["status"], failed["failed_step"], failed["steps_done"], failed["steps_total"]) == ("digits", "failed", "train", 2, 4)
     assert failed["open"] == "workspace/pipelines/digits/20261201-153000-a1b2/train.ipynb"
     assert runs["20261201-160000-c3d4"]["status"] == "interrupted"  # running, but its pid is dead
+    assert failed["unavailable"] == {} and failed["steps_unavailable"] == 0 and failed["running_steps"] == []
+
+
+def test_a_pipeline_row_names_every_running_step_and_the_unavailable_ones(lab):
+    """Parallel workers run several steps at once: all of them are listed; a step this machine cannot run is
+    counted apart from the done ones, with its reason (``mlaas pipeline status`` says "2/3 steps (1 unavailable)")."""
+    runs = {p["run"]: p for p in _get(lab[0] + "/mlaas/api/pipelines")[1]["pipelines"]}
+    running = runs["20261201-170000-a7b8"]
+    assert (running["status"], running["running_steps"], running["running_step"]) == ("running", ["explore", "label"], "explore")
+    assert (running["steps_done"], running["steps_total"], running["failed_step"]) == (1, 4, None)
+    done = runs["20261201-150000-e5f6"]
+    assert (done["status"], done["steps_done"], done["steps_total"], done["steps_unavailable"]) == ("succeeded", 2, 3, 1)
+    assert done["unavailable"] == {"tensorrt": "needs gpu: no NVIDIA GPU here"}
+
+
+def test_runs_leave_out_pipeline_runs_and_tell_trials_apart(lab):
+    """A pipeline's own MLflow run is the Pipelines section's, not a run to list under Runs; a study's trial carries its
+    study and number (the sidebar shows those, since a study's runs share the first 25 characters of their names)."""
+    made = lab[4]
+    rows = {r["run_id"]: r for r in _get(lab[0] + "/mlaas/api/runs")[1]["runs"]}
+    assert made["pipeline"] not in rows, "the pipeline's own MLflow run is listed under Runs"
+    assert {made["study"], made["trial"], lab[2]} <= set(rows)
+    trial, study = rows[made["trial"]], rows[made["study"]]
+    assert (trial["study"], trial["trial"], trial["parent"], trial["name"]) == ("mnist-cnn-20261201-153000", 3, made["study"], "mnist-cnn-20261201-153000-3")
+    assert (study["kind"], study["study"], study["trial"]) == ("study", "mnist-cnn-20261201-153000", None)
+    assert rows[lab[2]]["trial"] is None and rows[lab[2]]["study"] is None
 
 
 def test_one_section_alone(lab):
-    base, _, run_id, _ = lab
+    base, _, run_id, _, _ = lab
     status, body = _get(base + "/mlaas/api/runs")
     assert status == 200 and set(body) == {"runs", "errors"} and body["errors"] == {"runs": None}
     assert run_id in {r["run_id"] for r in body["runs"]}
@@ -133,7 +182,7 @@ def test_one_section_alone(lab):
 
 
 def test_a_broken_store_is_reported_in_errors_and_the_rest_still_answers(lab):
-    base, ws, run_id, _ = lab
+    base, ws, run_id, _, _ = lab
     db = ws / "labels.db"
     saved = {p: p.read_bytes() for p in ws.glob("labels.db*")}
     try:

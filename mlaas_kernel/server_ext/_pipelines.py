@@ -23,12 +23,19 @@ def _opens(run: dict, ws: Path, root_dir: Path) -> str | None:
     return None
 
 
+def _named(steps: dict, status: str) -> list[str]:
+    return [name for name, s in steps.items() if s.get("status") == status]
+
+
 def _row(run: dict, ws: Path, root_dir: Path) -> dict:
+    """One run: ``running_steps`` every step running now (parallel workers), ``unavailable`` the steps this
+    machine cannot run ({step: reason}, e.g. TensorRT without a GPU), ``running_step`` the first running one."""
     steps = run.get("steps") or {}
-    failed = [name for name, s in steps.items() if s.get("status") == "failed"]
-    running = [name for name, s in steps.items() if s.get("status") == "running"]
+    failed, running = _named(steps, "failed"), _named(steps, "running")
+    unavailable = {name: steps[name].get("reason") for name in _named(steps, "unavailable")}
     return {"pipeline": run.get("pipeline"), "run": run.get("run"), "status": run.get("status"),
             "failed_step": failed[0] if failed else None, "running_step": running[0] if running else None,
+            "running_steps": running, "unavailable": unavailable, "steps_unavailable": len(unavailable),
             "steps_done": sum(s.get("status") in DONE for s in steps.values()), "steps_total": len(steps),
             "started": run.get("started"), "ended": run.get("ended"), "mlflow_run_id": run.get("mlflow_run_id"),
             "open": _opens(run, ws, root_dir)}

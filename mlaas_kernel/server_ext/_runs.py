@@ -1,4 +1,8 @@
-"""The overview's runs: the newest runs of every MLflow experiment with the metric they are read by."""
+"""The overview's runs: the newest runs of every MLflow experiment with the metric they are read by.
+
+A pipeline's own MLflow run (``mlaas.kind=pipeline``, experiment ``pipelines``) is left out: the Pipelines
+section lists those runs, and the runs their steps made (children of it) are the ones to read here.
+"""
 
 from __future__ import annotations
 
@@ -35,18 +39,26 @@ def key_metric(metrics: dict, kind: str | None) -> dict | None:
     return {"name": found[0], "value": found[1]} if found else None
 
 
+def _trial(tags: dict) -> int | None:
+    """The Optuna trial number of a study's trial run (``mlaas.trial.number``), else None."""
+    try:
+        return int(tags["mlaas.trial.number"])
+    except (KeyError, ValueError):
+        return None
+
+
 def _row(run, uri: str, experiment: str) -> dict:
     info, tags = run.info, dict(run.data.tags)
     kind = run_kind(tags)
     return {"run_id": info.run_id, "name": info.run_name, "status": info.status, "experiment": experiment,
             "experiment_id": info.experiment_id, "dataset": tags.get("mlaas.dataset"), "kind": kind,
-            "metric": key_metric(dict(run.data.metrics), kind), "started": info.start_time, "ended": info.end_time,
+            "study": tags.get("mlaas.study"), "trial": _trial(tags), "metric": key_metric(dict(run.data.metrics), kind), "started": info.start_time, "ended": info.end_time,
             "parent": tags.get("mlflow.parentRunId"), "pipeline": tags.get("mlaas.pipeline.run"),
             "open": _mlflow.ui_link(uri, f"#/experiments/{info.experiment_id}/runs/{info.run_id}{_mlflow.TRAINING_VIEW}")}
 
 
 def runs(ws: Path) -> list[dict]:
-    """The newest runs of every active experiment, newest first."""
+    """The newest runs of every active experiment, newest first; pipeline runs left out (see the module's doc)."""
     uri = _mlflow.store_uri(ws)
     if uri is None:
         return []
@@ -54,5 +66,5 @@ def runs(ws: Path) -> list[dict]:
     rows = []
     for exp in c.search_experiments():
         found = c.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=PER_EXPERIMENT)
-        rows.extend(_row(r, uri, exp.name) for r in found)
+        rows.extend(row for row in (_row(r, uri, exp.name) for r in found) if row["kind"] != "pipeline")
     return sorted(rows, key=lambda r: -(r["started"] or 0))

@@ -24,6 +24,9 @@ export interface IRun {
   status?: string | null;
   dataset?: string | null;
   kind?: string | null;
+  /** The Optuna study a trial or study parent run belongs to (`mlaas.study`), and a trial's number. */
+  study?: string | null;
+  trial?: number | null;
   metric?: IMetric | null;
   started?: number | string | null;
   open?: string | null;
@@ -47,6 +50,11 @@ export interface IPipelineRun {
   status?: string | null;
   failed_step?: string | null;
   running_step?: string | null;
+  /** Every step running now (parallel workers run several). */
+  running_steps?: string[] | null;
+  /** The steps this machine cannot run, with why (e.g. TensorRT without a GPU). */
+  unavailable?: Record<string, string | null> | null;
+  steps_unavailable?: number | null;
   steps_done?: number | null;
   steps_total?: number | null;
   started?: number | string | null;

@@ -8,11 +8,34 @@ import { isUrl } from './sections';
 
 const COMMANDS = { show: 'mlaas-workbench:show', refresh: 'mlaas-workbench:refresh' };
 
-/** Open a row's target: a URL path ('/mlflow/#/...') or a server's URL in a new tab, anything else as a document in Lab. */
-function opener(app: JupyterFrontEnd): (target: string, record: boolean) => Promise<unknown> | void {
-  return (target: string, record: boolean) => {
+// jupyter-server-proxy's command that opens a program's page in a Lab tab (its iframe), as the MLflow launcher does; the
+// id names its tab, so the launcher's MLflow tab and the rows' are one tab, navigated to the row's page.
+const PROXY_OPEN = 'server-proxy:open';
+const MLFLOW_TAB = 'server-proxy:mlflow';
+
+/** Open MLflow's page `url` in Lab's MLflow tab (created, or shown and navigated there); false without the proxy's command. */
+async function inLab(app: JupyterFrontEnd, url: string): Promise<boolean> {
+  if (!app.commands.hasCommand(PROXY_OPEN)) {
+    return false;
+  }
+  const tab = (await app.commands.execute(PROXY_OPEN, { id: MLFLOW_TAB, title: 'MLflow', url, newBrowserTab: false })) as
+    | { content?: { url?: string } }
+    | undefined;
+  if (tab?.content && tab.content.url !== url) {
+    tab.content.url = url; // an open tab is only shown by the command: the page changes by its fragment (MLflow's router)
+  }
+  return true;
+}
+
+/** Open a row's target: MLflow through Lab's proxy ('/mlflow/#/...') in a Lab tab (`newTab`: a browser tab), another URL
+ *  path or a tracking server's URL in a new browser tab, anything else as a document in Lab. */
+function opener(app: JupyterFrontEnd): (target: string, record: boolean, newTab: boolean) => Promise<unknown> | void {
+  return async (target: string, record: boolean, newTab: boolean) => {
     if (isUrl(target)) {
-      window.open(target.startsWith('/') ? PageConfig.getBaseUrl() + target.slice(1) : target, '_blank', 'noopener');
+      const url = target.startsWith('/') ? PageConfig.getBaseUrl() + target.slice(1) : target;
+      if (newTab || !target.startsWith('/mlflow/') || !(await inLab(app, url))) {
+        window.open(url, '_blank', 'noopener');
+      }
       return;
     }
     // A record (an executed step notebook) opens without starting a kernel: Lab 4.6's `docmanager:open` takes a

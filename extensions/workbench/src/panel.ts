@@ -13,9 +13,9 @@ import { SectionView, showError } from './sectionview';
 export const PANEL_ID = 'mlaas-workbench';
 
 export interface IPanelOptions {
-  /** Opens a row's target: a path relative to the server's root, or a URL path starting with '/'. */
-  /** Open a row's target; `record`: a notebook to read (an executed pipeline step), opened without a kernel. */
-  open: (target: string, record: boolean) => Promise<unknown> | void;
+  /** Open a row's target (a path relative to the server's root, or a URL path starting with '/'); `record`: a notebook to
+   *  read (an executed pipeline step), opened without a kernel; `newTab`: a modifier- or middle-click (a browser tab). */
+  open: (target: string, record: boolean, newTab: boolean) => Promise<unknown> | void;
   /** Fetches the overview (default: GET /mlaas/api/overview with the page's settings). */
   fetch?: () => Promise<IOverview>;
   /** Milliseconds between refreshes while visible (default 5000). */
@@ -40,6 +40,7 @@ export class WorkbenchPanel extends Widget {
     const header = h('div', { class: 'mlaas-header' }, this._title, h('span', { class: 'mlaas-spacer' }), this._updated, this._button);
     const scroller = h('div', { class: 'mlaas-sections' }, ...this._sections.map(s => s.node));
     scroller.addEventListener('click', event => this._activate(event));
+    scroller.addEventListener('auxclick', event => event.button === 1 && this._activate(event));
     scroller.addEventListener('keydown', event => (event.key === 'Enter' || event.key === ' ') && this._activate(event));
     this.node.append(header, this._banner, scroller);
   }
@@ -111,14 +112,15 @@ export class WorkbenchPanel extends Widget {
     });
   }
 
-  private _activate(event: Event): void {
+  private _activate(event: MouseEvent | KeyboardEvent): void {
     const row = (event.target as HTMLElement).closest<HTMLElement>('.mlaas-row[data-open]');
     if (!row) {
       return;
     }
     event.preventDefault();
     const target = row.dataset.open!;
-    Promise.resolve(this._open(target, row.dataset.record === 'true')).catch(error => showError(this._banner, `Could not open ${target}: ${(error as Error).message || error}`));
+    const newTab = event.ctrlKey || event.metaKey || event.shiftKey || (event instanceof MouseEvent && event.button === 1);
+    Promise.resolve(this._open(target, row.dataset.record === 'true', newTab)).catch(error => showError(this._banner, `Could not open ${target}: ${(error as Error).message || error}`));
   }
 
   private _open: IPanelOptions['open'];

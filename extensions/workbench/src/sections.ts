@@ -2,6 +2,7 @@
 import { IDataset, IModel, IModelVersion, IPipelineRun, IRun, SectionName } from './api';
 import { bar, h } from './dom';
 import { count, metric, toMillis, tone } from './format';
+import { runLabel, runTime } from './names';
 
 export const TITLES: Record<SectionName, string> = {
   datasets: 'Datasets',
@@ -17,15 +18,17 @@ export const EMPTY: Record<SectionName, string> = {
   pipelines: 'No pipeline runs yet: `mlaas pipeline run digits`.'
 };
 
-/** A URL path under Lab's base URL ('/mlflow/#/...') or a tracking server's own URL: opened in a new browser tab. */
+/** A URL path under Lab's base URL ('/mlflow/#/...': opened in a Lab tab) or a tracking server's own URL (a new browser tab). */
 export function isUrl(open: string): boolean {
   return open.startsWith('/') || /^https?:\/\//.test(open);
 }
 
-/** A pipeline run id's time of day: '20261201-165612-a1b2' -> '16:56' (the id itself when it has another form). */
-export function runTime(run: string): string {
-  const m = /^\d{8}-(\d{2})(\d{2})\d{2}(-|$)/.exec(run);
-  return m ? `${m[1]}:${m[2]}` : run;
+/** What a row's tooltip says it opens. */
+function opens(open: string): string {
+  if (open.startsWith('/mlflow/')) {
+    return 'Open in MLflow, in a Lab tab (Ctrl- or ⌘-click: in a new browser tab)';
+  }
+  return isUrl(open) ? `Open ${open} in a new tab` : `Open ${open}`;
 }
 
 /** The outer element of every row: its key for tests and the thing it opens. */
@@ -35,7 +38,7 @@ function row(section: SectionName, key: string, open: string | null | undefined,
     el.dataset.open = open;
     el.tabIndex = 0;
     el.setAttribute('role', 'button');
-    el.title = isUrl(open) ? `Open ${open} in a new tab` : `Open ${open}`;
+    el.title = opens(open);
   } else {
     el.classList.add('mlaas-row-inert');
   }
@@ -83,13 +86,18 @@ export function datasetRow(d: IDataset): HTMLElement {
 
 export function runRow(r: IRun): HTMLElement {
   const name = r.name || r.run_id.slice(0, 8);
+  const label = runLabel(r);
   const details = [r.dataset, r.kind].filter(Boolean).join(' · ');
   const m = metric(r.metric);
+  const title = `${name}\nrun ${r.run_id}`;
   return row(
     'runs',
     r.run_id,
     r.open,
-    line([h('span', { class: 'mlaas-name', title: `${name}\nrun ${r.run_id}` }, name)], [when(r.started)]),
+    line(
+      [h('span', { class: 'mlaas-name mlaas-cut', title }, label.base), label.tag ? h('span', { class: 'mlaas-muted mlaas-tag', title }, label.tag) : null],
+      [when(r.started)]
+    ),
     line([m ? h('span', { class: 'mlaas-metric' }, m) : h('span', { class: 'mlaas-muted' }, 'no metric yet'), details ? h('span', { class: 'mlaas-muted' }, details) : null], [status(r.status)])
   );
 }
@@ -120,26 +128,48 @@ export function modelRow(m: IModel): HTMLElement {
   );
 }
 
+/** '7/8 steps (1 unavailable)', as `mlaas pipeline status` says it, and a tooltip that names those steps and why. */
+function steps(p: IPipelineRun): { text: string; title: string } {
+  const done = p.steps_done ?? 0;
+  const total = p.steps_total ?? 0;
+  const missing = Object.entries(p.unavailable || {});
+  const n = p.steps_unavailable ?? missing.length;
+  const why = missing.map(([step, reason]) => `\n${step} unavailable here${reason ? `: ${reason}` : ''}`).join('');
+  return { text: `${done}/${total} steps${n ? ` (${n} unavailable)` : ''}`, title: `${done} of ${total} steps done${why}` };
+}
+
+/** The failed step (red), or every running step (parallel workers run several): a line of its own that wraps, so that
+ *  neither is cut at the sidebar's width. */
+function where(p: IPipelineRun): HTMLElement | null {
+  if (p.failed_step) {
+    return h('div', { class: 'mlaas-line mlaas-where' }, h('span', { class: 'mlaas-failed-step', title: `step ${p.failed_step} failed` }, `failed at ${p.failed_step}`));
+  }
+  const running = p.running_steps?.length ? p.running_steps : p.running_step ? [p.running_step] : [];
+  if (!running.length) {
+    return null;
+  }
+  const title = `step${running.length === 1 ? '' : 's'} ${running.join(', ')} running`;
+  return h('div', { class: 'mlaas-line mlaas-where mlaas-running', title }, `running: ${running.join(', ')}`);
+}
+
 export function pipelineRow(p: IPipelineRun): HTMLElement {
   const done = p.steps_done ?? 0;
   const total = p.steps_total ?? 0;
-  const failed = p.failed_step
-    ? h('span', { class: 'mlaas-failed-step', title: `step ${p.failed_step} failed` }, `failed at ${p.failed_step}`)
-    : p.running_step
-      ? h('span', { class: 'mlaas-muted', title: `step ${p.running_step} is running` }, `at ${p.running_step}`)
-      : null;
+  const counted = steps(p);
+  const at = where(p);
   const el = row(
     'pipelines',
     `${p.pipeline}/${p.run}`,
     p.open,
     line(
-      [h('span', { class: 'mlaas-name', title: `${p.pipeline}/${p.run}` }, p.pipeline), h('span', { class: 'mlaas-muted mlaas-runid', title: `run ${p.run}` }, runTime(p.run))],
+      [h('span', { class: 'mlaas-name mlaas-cut', title: `${p.pipeline}/${p.run}` }, p.pipeline), h('span', { class: 'mlaas-muted mlaas-tag mlaas-runid', title: `run ${p.run}` }, runTime(p.run))],
       [when(p.started)]
     ),
     line(
-      [bar(done, total, `${done} of ${total} steps done`, tone(p.status) === 'bad' ? 'bad' : 'ok'), h('span', { class: 'mlaas-muted mlaas-steps' }, `${done}/${total}`), failed],
+      [bar(done, total, counted.title, tone(p.status) === 'bad' ? 'bad' : 'ok'), h('span', { class: 'mlaas-muted mlaas-steps', title: counted.title }, counted.text)],
       [status(p.status)]
-    )
+    ),
+    ...(at ? [at] : [])
   );
   // An executed step notebook is a record to read: opened without starting a kernel.
   el.dataset.record = 'true';

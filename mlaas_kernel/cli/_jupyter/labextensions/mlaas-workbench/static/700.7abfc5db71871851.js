@@ -174,6 +174,31 @@
   text-overflow: ellipsis;
 }
 
+/* What tells a row from its neighbours (a time of day, a trial's number, steps done) is never cut: the name
+   before it is (in full in its tooltip), down to a few characters. */
+.mlaas-Workbench .mlaas-left > .mlaas-name.mlaas-cut {
+  flex: 0 1 auto;
+  min-width: 3em;
+}
+
+.mlaas-Workbench .mlaas-left > .mlaas-tag,
+.mlaas-Workbench .mlaas-left > .mlaas-steps {
+  flex: 0 0 auto;
+}
+
+/* A pipeline run's failed step, or every running one (parallel workers run several), wrapping rather than cut. */
+.mlaas-Workbench .mlaas-where {
+  display: block;
+  font-size: var(--jp-ui-font-size0);
+  line-height: 1.4;
+  white-space: normal;
+  overflow-wrap: anywhere;
+}
+
+.mlaas-Workbench .mlaas-running {
+  color: var(--jp-ui-font-color2);
+}
+
 
 
 .mlaas-Workbench .mlaas-metric {
@@ -224,7 +249,7 @@
 
 .mlaas-Workbench .mlaas-bar {
   flex: 1 1 auto;
-  min-width: 40px;
+  min-width: 16px;
   max-width: 160px;
   height: 5px;
   border-radius: 3px;
@@ -332,4 +357,4 @@
   flex: 0 0 auto;
   padding-left: 12px;
 }
-`,""]),r.d(o,{},{A:l})},314(a){a.exports=function(a){var o=[];return o.toString=function(){return this.map(function(o){var r="",e=void 0!==o[5];return o[4]&&(r+="@supports (".concat(o[4],") {")),o[2]&&(r+="@media ".concat(o[2]," {")),e&&(r+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),r+=a(o),e&&(r+="}"),o[2]&&(r+="}"),o[4]&&(r+="}"),r}).join("")},o.i=function(a,r,e,n,t){"string"==typeof a&&(a=[[null,a,void 0]]);var l={};if(e)for(var s=0;s<this.length;s++){var i=this[s][0];null!=i&&(l[i]=!0)}for(var c=0;c<a.length;c++){var p=[].concat(a[c]);e&&l[p[0]]||(void 0!==t&&(void 0===p[5]||(p[1]="@layer".concat(p[5].length>0?" ".concat(p[5]):""," {").concat(p[1],"}")),p[5]=t),r&&(p[2]&&(p[1]="@media ".concat(p[2]," {").concat(p[1],"}")),p[2]=r),n&&(p[4]?(p[1]="@supports (".concat(p[4],") {").concat(p[1],"}"),p[4]=n):p[4]="".concat(n)),o.push(p))}},o}},601(a){a.exports=function(a){return a[1]}},72(a){var o=[];function r(a){for(var r=-1,e=0;e<o.length;e++)if(o[e].identifier===a){r=e;break}return r}function e(a,e){for(var n={},t=[],l=0;l<a.length;l++){var s=a[l],i=e.base?s[0]+e.base:s[0],c=n[i]||0,p="".concat(i," ").concat(c);n[i]=c+1;var d=r(p),m={css:s[1],media:s[2],sourceMap:s[3],supports:s[4],layer:s[5]};if(-1!==d)o[d].references++,o[d].updater(m);else{var u=function(a,o){var r=o.domAPI(o);return r.update(a),function(o){o?(o.css!==a.css||o.media!==a.media||o.sourceMap!==a.sourceMap||o.supports!==a.supports||o.layer!==a.layer)&&r.update(a=o):r.remove()}}(m,e);e.byIndex=l,o.splice(l,0,{identifier:p,updater:u,references:1})}t.push(p)}return t}a.exports=function(a,n){var t=e(a=a||[],n=n||{});return function(a){a=a||[];for(var l=0;l<t.length;l++){var s=r(t[l]);o[s].references--}for(var i=e(a,n),c=0;c<t.length;c++){var p=r(t[c]);0===o[p].references&&(o[p].updater(),o.splice(p,1))}t=i}}},659(a){var o={};a.exports=function(a,r){var e=function(a){if(void 0===o[a]){var r=document.querySelector(a);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(a){r=null}o[a]=r}return o[a]}(a);if(!e)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");e.appendChild(r)}},540(a){a.exports=function(a){var o=document.createElement("style");return a.setAttributes(o,a.attributes),a.insert(o,a.options),o}},56(a,o,r){a.exports=function(a){var o=r.nc;o&&a.setAttribute("nonce",o)}},825(a){a.exports=function(a){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=a.insertStyleElement(a);return{update:function(r){var e,n,t;e="",r.supports&&(e+="@supports (".concat(r.supports,") {")),r.media&&(e+="@media ".concat(r.media," {")),(n=void 0!==r.layer)&&(e+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),e+=r.css,n&&(e+="}"),r.media&&(e+="}"),r.supports&&(e+="}"),(t=r.sourceMap)&&"u">typeof btoa&&(e+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),a.styleTagTransform(e,o,a.options)},remove:function(){var a;null===(a=o).parentNode||a.parentNode.removeChild(a)}}}},113(a){a.exports=function(a,o){if(o.styleSheet)o.styleSheet.cssText=a;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(a))}}},959(a,o,r){var e=r(72),n=r.n(e),t=r(825),l=r.n(t),s=r(659),i=r.n(s),c=r(56),p=r.n(c),d=r(540),m=r.n(d),u=r(113),h=r.n(u),f=r(646),b={};b.styleTagTransform=h(),b.setAttributes=p(),b.insert=i().bind(null,"head"),b.domAPI=l(),b.insertStyleElement=m(),n()(f.A,b),f.A&&f.A.locals&&f.A.locals}}]);
+`,""]),r.d(o,{},{A:l})},314(a){a.exports=function(a){var o=[];return o.toString=function(){return this.map(function(o){var r="",e=void 0!==o[5];return o[4]&&(r+="@supports (".concat(o[4],") {")),o[2]&&(r+="@media ".concat(o[2]," {")),e&&(r+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),r+=a(o),e&&(r+="}"),o[2]&&(r+="}"),o[4]&&(r+="}"),r}).join("")},o.i=function(a,r,e,n,t){"string"==typeof a&&(a=[[null,a,void 0]]);var l={};if(e)for(var s=0;s<this.length;s++){var i=this[s][0];null!=i&&(l[i]=!0)}for(var c=0;c<a.length;c++){var p=[].concat(a[c]);e&&l[p[0]]||(void 0!==t&&(void 0===p[5]||(p[1]="@layer".concat(p[5].length>0?" ".concat(p[5]):""," {").concat(p[1],"}")),p[5]=t),r&&(p[2]&&(p[1]="@media ".concat(p[2]," {").concat(p[1],"}")),p[2]=r),n&&(p[4]?(p[1]="@supports (".concat(p[4],") {").concat(p[1],"}"),p[4]=n):p[4]="".concat(n)),o.push(p))}},o}},601(a){a.exports=function(a){return a[1]}},72(a){var o=[];function r(a){for(var r=-1,e=0;e<o.length;e++)if(o[e].identifier===a){r=e;break}return r}function e(a,e){for(var n={},t=[],l=0;l<a.length;l++){var s=a[l],i=e.base?s[0]+e.base:s[0],c=n[i]||0,p="".concat(i," ").concat(c);n[i]=c+1;var m=r(p),d={css:s[1],media:s[2],sourceMap:s[3],supports:s[4],layer:s[5]};if(-1!==m)o[m].references++,o[m].updater(d);else{var u=function(a,o){var r=o.domAPI(o);return r.update(a),function(o){o?(o.css!==a.css||o.media!==a.media||o.sourceMap!==a.sourceMap||o.supports!==a.supports||o.layer!==a.layer)&&r.update(a=o):r.remove()}}(d,e);e.byIndex=l,o.splice(l,0,{identifier:p,updater:u,references:1})}t.push(p)}return t}a.exports=function(a,n){var t=e(a=a||[],n=n||{});return function(a){a=a||[];for(var l=0;l<t.length;l++){var s=r(t[l]);o[s].references--}for(var i=e(a,n),c=0;c<t.length;c++){var p=r(t[c]);0===o[p].references&&(o[p].updater(),o.splice(p,1))}t=i}}},659(a){var o={};a.exports=function(a,r){var e=function(a){if(void 0===o[a]){var r=document.querySelector(a);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(a){r=null}o[a]=r}return o[a]}(a);if(!e)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");e.appendChild(r)}},540(a){a.exports=function(a){var o=document.createElement("style");return a.setAttributes(o,a.attributes),a.insert(o,a.options),o}},56(a,o,r){a.exports=function(a){var o=r.nc;o&&a.setAttribute("nonce",o)}},825(a){a.exports=function(a){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=a.insertStyleElement(a);return{update:function(r){var e,n,t;e="",r.supports&&(e+="@supports (".concat(r.supports,") {")),r.media&&(e+="@media ".concat(r.media," {")),(n=void 0!==r.layer)&&(e+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),e+=r.css,n&&(e+="}"),r.media&&(e+="}"),r.supports&&(e+="}"),(t=r.sourceMap)&&"u">typeof btoa&&(e+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(t))))," */")),a.styleTagTransform(e,o,a.options)},remove:function(){var a;null===(a=o).parentNode||a.parentNode.removeChild(a)}}}},113(a){a.exports=function(a,o){if(o.styleSheet)o.styleSheet.cssText=a;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(a))}}},959(a,o,r){var e=r(72),n=r.n(e),t=r(825),l=r.n(t),s=r(659),i=r.n(s),c=r(56),p=r.n(c),m=r(540),d=r.n(m),u=r(113),h=r.n(u),f=r(646),b={};b.styleTagTransform=h(),b.setAttributes=p(),b.insert=i().bind(null,"head"),b.domAPI=l(),b.insertStyleElement=d(),n()(f.A,b),f.A&&f.A.locals&&f.A.locals}}]);
