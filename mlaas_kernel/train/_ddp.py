@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+
+
+class Terminated(RuntimeError):
+    """This process was sent SIGTERM (torchrun stops the others so when one fails)."""
+
+
+def _terminated(signum, frame):
+    # raised where the process is, so the fit loop's handlers run and rank 0's MLflow run ends FAILED instead of
+    # staying RUNNING, as it would if the default handler ended the process on the spot
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}: torchrun ends every process when one of them fails")
 
 
 def main(argv=None) -> int:
@@ -30,6 +41,7 @@ def main(argv=None) -> int:
         options["device"] = "cpu"
         # each process gets its share of the cores
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))))
+    signal.signal(signal.SIGTERM, _terminated)
     dist.init_process_group("nccl" if cuda else "gloo")
     try:
         from ._embedding_run import train_embedding

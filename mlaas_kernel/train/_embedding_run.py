@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from ._embedding import EmbeddingNet
+from ._embedding import LOSSES, EmbeddingNet
+from ._inputs import TrainingInputError, check_params
 from ._run import TrainResult, _first, finish_run, start_run
 
 
@@ -42,6 +43,10 @@ def train_embedding(
     silhouette; the result's ``metrics`` are that epoch's: ``silhouette``, ``knn_accuracy``
     (also ``accuracy``) and ``best_epoch``, beside the last epoch's ``loss``.
     """
+    check_params(epochs=epochs, batch_size=batch_size, dim=dim, margin=margin, max_lr=max_lr, width=width,
+                 weight_decay=weight_decay, device=device)  # before the run exists: bad input leaves no run behind
+    if loss not in LOSSES:
+        raise TrainingInputError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
     run = start_run(name, kind="embedding", epochs=epochs, labels=labels, resume=resume, track=track, callbacks=callbacks,
                     random_state=random_state, experiment=experiment, run_name=run_name, tags=tags,
                     workspace_dir=workspace_dir, verbose=verbose)
@@ -51,7 +56,7 @@ def train_embedding(
                        max_lr=_first(max_lr, plan.get("max_lr"), 3e-3), width=plan.get("width", width),
                        weight_decay=plan.get("weight_decay", weight_decay), device=device, compile=compile,
                        **run.estimator_options(resume), verbose=verbose)
-    est.fit(run.items.images[run.items.train], run.items.y_train, validation_data=run.items.validation, run_state=run.run_state)
+    run.fit(est)
     result = finish_run(est, run, "embedding.pt", lambda tracker: _log_best(est, tracker))
     if est.best_:
         result.metrics.update(silhouette=est.best_["val_silhouette"], knn_accuracy=est.best_["val_accuracy"],

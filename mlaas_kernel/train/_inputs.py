@@ -47,3 +47,54 @@ def check_labels(y, n: int) -> np.ndarray:
     if y.dtype == object and any(v is None for v in y):
         raise TrainingInputError("y holds missing labels (None)")
     return y
+
+
+def _whole(name: str, value, *, least: int, optional: bool = False) -> None:
+    import numbers
+
+    if value is None and optional:
+        return
+    default = ", or None for the default" if optional else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TrainingInputError(f"{name} must be a whole number of at least {least}{default} (got {value!r})")
+    if value < least:
+        raise TrainingInputError(f"{name} must be at least {least}{default} (got {value})")
+
+
+def _real(name: str, value, *, low: float, low_ok: bool, high: float = math.inf, optional: bool = False) -> None:
+    import numbers
+
+    if value is None and optional:
+        return
+    above = f"at least {low:g}" if low_ok else f"above {low:g}"
+    bound = above + (f" and below {high:g}" if high < math.inf else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise TrainingInputError(f"{name} must be a number {bound} (got {value!r})")
+    if value < low or (value == low and not low_ok) or value >= high:
+        raise TrainingInputError(f"{name} must be {bound} (got {value!r})")
+
+
+#: what each training parameter accepts: checked before a run is created, so bad input never leaves a run behind
+_RULES = {
+    "epochs": lambda v: _whole("epochs", v, least=1, optional=True),
+    "batch_size": lambda v: _whole("batch_size", v, least=1, optional=True),
+    "min_steps": lambda v: _whole("min_steps", v, least=1),
+    "width": lambda v: _whole("width", v, least=1),
+    "dim": lambda v: _whole("dim", v, least=1),
+    "max_lr": lambda v: _real("max_lr", v, low=0.0, low_ok=False, optional=True),
+    "weight_decay": lambda v: _real("weight_decay", v, low=0.0, low_ok=True),
+    "dropout": lambda v: _real("dropout", v, low=0.0, low_ok=True, high=1.0),
+    "margin": lambda v: _real("margin", v, low=0.0, low_ok=False),
+}
+
+
+def check_params(**values) -> None:
+    """Raise :class:`TrainingInputError` naming the first of ``values`` (epochs, batch_size, max_lr, weight_decay,
+    width, dropout, min_steps, dim, margin, device) that training cannot use; names it does not know pass."""
+    for name, value in values.items():
+        if name in _RULES:
+            _RULES[name](value)
+    if "device" in values:
+        from ._session import torch_device
+
+        torch_device(values["device"])  # a bad name, or CUDA asked for where there is none

@@ -66,16 +66,9 @@ def check_epochs(epochs) -> None:
 
     ``epochs or default`` would quietly train the default for 0, and a float would fail deep in range().
     """
-    import numbers
+    from ._inputs import check_params
 
-    from ._inputs import TrainingInputError
-
-    if epochs is None:
-        return
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
-        raise TrainingInputError(f"epochs must be a whole number of at least 1, or None for the default (got {epochs!r})")
-    if epochs < 1:
-        raise TrainingInputError(f"epochs must be at least 1, or None for the default (got {epochs})")
+    check_params(epochs=epochs)
 
 
 def plan_schedule(n: int, *, world: int = 1, batch_size: int = 128, epochs: int | None = None, min_steps: int = 200,

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from . import _epoch, _loop, _session
-from ._inputs import TrainingInputError, TrainingWarning, as_images, check_labels
+from ._inputs import TrainingInputError, TrainingWarning, as_images, check_labels, check_params
 
 
 class NetEstimator(BaseEstimator):
@@ -70,11 +70,16 @@ class NetEstimator(BaseEstimator):
         in checkpoints (e.g. an MLflow run id). Stopping (a callback's ``stop_requested``) ends
         training after the current step.
         """
+        check_params(**self.get_params(deep=False))  # nothing has started: no callback hears of a fit that cannot run
         x, y, classes = self._check_training_data(X, y)
         ckpt = self._resume_checkpoint(classes)
         s = self._start(x, y, classes, ckpt, validation_data)
         progress = self._begin(s, ckpt, run_state)
+        begun = []  # the callbacks whose on_train_begin returned: each hears on_train_end, however training ends
         try:
+            for cb in s.callbacks:
+                _loop.call([cb], "on_train_begin", progress, self)
+                begun.append(cb)
             for epoch in range(progress.epoch, s.plan.epochs + 1):
                 _epoch.train_epoch(s, progress, epoch, self._loss, self.callbacks)
                 self._end_epoch(s, progress, epoch)
@@ -90,7 +95,7 @@ class NetEstimator(BaseEstimator):
             raise
         finally:
             s.model.eval()
-            _loop.call(s.callbacks, "on_train_end", progress)
+            _loop.call(begun, "on_train_end", progress)
         self.history_ = progress.history
         return self
 
@@ -159,7 +164,6 @@ class NetEstimator(BaseEstimator):
         if run_state:
             self.run_state_.update(run_state)
         s.started = _loop.now()
-        _loop.call(s.callbacks, "on_train_begin", progress, self)
         return progress
 
     def _end_epoch(self, s: _session.Session, progress: _loop.Progress, epoch: int) -> None:

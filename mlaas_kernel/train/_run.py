@@ -14,7 +14,7 @@ import numpy as np
 
 from ._checkpoints import CHECKPOINTS, find_checkpoint
 from ._image import ImageClassifier
-from ._inputs import TrainingInputError, TrainingWarning
+from ._inputs import TrainingInputError, TrainingWarning, check_params
 from ._session import process_group
 
 MIN_VALIDATION = 50  # fewer held-out items than this make validation accuracy noise
@@ -79,6 +79,8 @@ def train_dataset(
     study searches over); ``run_name`` and ``tags`` go on the MLflow run (a study's trials carry
     their parent run's id there).
     """
+    check_params(epochs=epochs, batch_size=batch_size, max_lr=max_lr, width=width, dropout=dropout, weight_decay=weight_decay,
+                 device=device)  # before the run exists: bad input leaves no run behind
     run = start_run(name, kind="cnn", epochs=epochs, labels=labels, resume=resume, track=track, callbacks=callbacks,
                     random_state=random_state, experiment=experiment, run_name=run_name, tags=tags,
                     workspace_dir=workspace_dir, verbose=verbose)
@@ -87,7 +89,7 @@ def train_dataset(
                           max_lr=_first(max_lr, plan.get("max_lr"), 3e-3), width=plan.get("width", width),
                           dropout=plan.get("dropout", dropout), weight_decay=plan.get("weight_decay", weight_decay),
                           device=device, compile=compile, **run.estimator_options(resume), verbose=verbose)
-    clf.fit(run.items.images[run.items.train], run.items.y_train, validation_data=run.items.validation, run_state=run.run_state)
+    run.fit(clf)
     return finish_run(clf, run, "model.pt", lambda tracker: _log_confusion(clf, run.items, tracker))
 
 
@@ -105,10 +107,19 @@ class Run:
     callbacks: list
     labels: str | None
     random_state: int
+    workspace_dir: Any = None
 
     @property
     def run_state(self) -> dict | None:
         return {"labels": self.labels} if self.labels else None
+
+    def fit(self, est) -> None:
+        """``est.fit`` on the run's items; a run still RUNNING when it raises (whatever raised) ends FAILED."""
+        from ._ended import ends_on_error
+
+        with ends_on_error(self.tracker, self.workspace_dir):
+            est.fit(self.items.images[self.items.train], self.items.y_train, validation_data=self.items.validation,
+                    run_state=self.run_state)
 
     def estimator_options(self, resume) -> dict:
         """The loop's arguments every estimator of a run takes: checkpoints, resume, callbacks, seed."""
@@ -155,7 +166,7 @@ def start_run(name: str, *, kind: str, epochs, labels, resume, track: bool, call
     if ckpt_path is None and rank == 0:  # a new run: its own folder
         key = tracker.start() if tracker is not None else f"untracked-{uuid.uuid4().hex[:12]}"
         ckpt_path = models / key / CHECKPOINTS[kind]
-    return Run(ds, items, tracker, ckpt_path, plan, notes + items.notes, rank, all_callbacks, labels, random_state)
+    return Run(ds, items, tracker, ckpt_path, plan, notes + items.notes, rank, all_callbacks, labels, random_state, workspace_dir)
 
 
 @dataclass
