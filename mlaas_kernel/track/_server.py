@@ -98,9 +98,13 @@ class ServerConfig:
         return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     def command(self) -> list[str]:
-        """The ``mlflow server`` command line: one worker, artifacts uploaded and downloaded through the server."""
+        """The ``mlflow server`` command line: one worker, artifacts uploaded and downloaded through the server, and its
+        UI's page opening experiments on "Model training" where the ``mlflow.app`` entry point is installed."""
+        from ..server_ext._rewrite import mlflow_app_args
+
         return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.store, "--serve-artifacts",
-                "--artifacts-destination", str(self.artifacts), "--host", self.host, "--port", str(self.port), "--workers", "1"]
+                "--artifacts-destination", str(self.artifacts), "--host", self.host, "--port", str(self.port), "--workers", "1",
+                *mlflow_app_args()]
 
 
 def config(store: str | None = None, *, host: str = "127.0.0.1", port: int = 5001,
