@@ -18,11 +18,13 @@ async function inLab(app: JupyterFrontEnd, url: string): Promise<boolean> {
   if (!app.commands.hasCommand(PROXY_OPEN)) {
     return false;
   }
-  const tab = (await app.commands.execute(PROXY_OPEN, { id: MLFLOW_TAB, title: 'MLflow', url, newBrowserTab: false })) as
-    | { content?: { url?: string } }
-    | undefined;
-  if (tab?.content && tab.content.url !== url) {
-    tab.content.url = url; // an open tab is only shown by the command: the page changes by its fragment (MLflow's router)
+  type Tab = { content?: { id?: string; url?: string } };
+  const open = Array.from(app.shell.widgets('main')).some(w => (w as Tab).content?.id === MLFLOW_TAB);
+  const tab = (await app.commands.execute(PROXY_OPEN, { id: MLFLOW_TAB, title: 'MLflow', url, newBrowserTab: false })) as Tab | undefined;
+  if (open && tab?.content) {
+    // The command only shows a tab that is open: set its page, even where it was (the person may have moved on in
+    // MLflow). Only the URL's fragment differs, so MLflow's router follows without reloading the page.
+    tab.content.url = url;
   }
   return true;
 }
