@@ -15,6 +15,7 @@ def mlflow_command(uri: str, port: int) -> list[str]:
 
 
 def cmd_mlflow(args: argparse.Namespace) -> int:
+    from ..server_ext._rewrite import mlflow_app_args
     from ..track import tracking_uri
 
     if not _port_free(args.port):
@@ -26,7 +27,7 @@ def cmd_mlflow(args: argparse.Namespace) -> int:
     # PLATFORM.md: MLflow's default is 10 processes (2.6 GB); one worker and no job runner make 2.
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    cmd = mlflow_command(uri, args.port)
+    cmd = mlflow_command(uri, args.port) + mlflow_app_args()  # its page opens experiments on Model training
     print(f"MLflow UI on http://127.0.0.1:{args.port}/ for {uri}", flush=True)
     os.execv(cmd[0], cmd)
     return 0  # pragma: no cover
