@@ -273,6 +273,7 @@ def _opens_and_stops_polling_when_hidden(page, base: str, row, polls: list, arti
     expect(page.locator("#mlaas-workbench")).to_be_visible()
 
 
+@pytest.mark.browser
 def test_sidebar_lists_the_workspace_and_follows_it(browser_page, project_copy, env, port, artifacts, monkeypatch):
     project = _project(project_copy)
     workspace = project / "workspace"  # under Lab's root, as with `mlaas lab` in a clone: its notebooks open as documents
