@@ -126,6 +126,7 @@ class _Workspace(threading.Thread):
             for item in range(3):
                 self.store.label("mnist", item, str(item), annotator="ana")
             self.pipeline_run = PipelineTracking().start(pipeline="sidebar", run="20261201-153000-a1b2", params={}, description="", existing=None)
+            assert self.pipeline_run, "the engine's tracking made no pipeline run"  # else Runs' leaving it out proves nothing
             self.client, self.exp_id = track.setup()
             self.first = _tracked_run(self.client, self.exp_id, "sidebar-cnn", 0.875)
             self.study = _tracked_run(self.client, self.exp_id, STUDY, 0.5, {"mlaas.kind": "study", "mlaas.study": STUDY})
