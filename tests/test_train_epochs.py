@@ -54,7 +54,7 @@ def _runs(experiment: str) -> list:
 @pytest.mark.parametrize("options, message", [
     ({"epochs": -3}, "epochs must be at least 1, or None for the default (got -3)"),
     ({"epochs": 0}, "epochs must be at least 1, or None for the default (got 0)"),
-    ({"batch_size": 0}, "batch_size must be at least 1, or None for the default (got 0)"),
+    ({"batch_size": 0}, "batch_size must be at least 1 (got 0)"),
     ({"max_lr": 0.0}, "max_lr must be above 0 (got 0.0)"),
     ({"max_lr": float("nan")}, "max_lr must be a number above 0 (got nan)"),
     ({"weight_decay": -1e-4}, "weight_decay must be at least 0 (got -0.0001)"),
@@ -70,6 +70,17 @@ def test_bad_input_is_refused_before_a_run_exists(mnist_workspace, request, opti
         train_dataset("mnist", experiment=experiment, **options)
     assert message in str(err.value)
     assert _runs(experiment) == []
+
+
+@pytest.mark.parametrize("name", ["batch_size", "max_lr"])
+def test_an_estimator_refuses_none_where_train_dataset_means_its_default(name):
+    import numpy as np
+
+    from mlaas_kernel.train import ImageClassifier
+
+    images, labels = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32), np.arange(8) % 2
+    with pytest.raises(TrainingInputError, match=f"{name} must be a .* \\(got None\\)"):  # not a TypeError deep in the loop
+        ImageClassifier(epochs=1, device="cpu", **{name: None}).fit(images, labels)
 
 
 @pytest.mark.parametrize("options, message", [({"dim": 0}, "dim must be at least 1 (got 0)"),

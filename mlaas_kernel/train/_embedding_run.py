@@ -6,7 +6,7 @@ import os
 from typing import Any, Sequence
 
 from ._embedding import LOSSES, EmbeddingNet
-from ._inputs import TrainingInputError, check_params
+from ._inputs import TrainingInputError, check_given
 from ._run import TrainResult, _first, finish_run, start_run
 
 
@@ -43,8 +43,8 @@ def train_embedding(
     silhouette; the result's ``metrics`` are that epoch's: ``silhouette``, ``knn_accuracy``
     (also ``accuracy``) and ``best_epoch``, beside the last epoch's ``loss``.
     """
-    check_params(epochs=epochs, batch_size=batch_size, dim=dim, margin=margin, max_lr=max_lr, width=width,
-                 weight_decay=weight_decay, device=device)  # before the run exists: bad input leaves no run behind
+    check_given(epochs=epochs, batch_size=batch_size, dim=dim, margin=margin, max_lr=max_lr, width=width,
+                weight_decay=weight_decay, device=device)  # before the run exists: bad input leaves no run behind
     if loss not in LOSSES:
         raise TrainingInputError(f"loss {loss!r} is not one of {', '.join(LOSSES)}")
     run = start_run(name, kind="embedding", epochs=epochs, labels=labels, resume=resume, track=track, callbacks=callbacks,

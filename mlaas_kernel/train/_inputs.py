@@ -77,20 +77,26 @@ def _real(name: str, value, *, low: float, low_ok: bool, high: float = math.inf,
 #: what each training parameter accepts: checked before a run is created, so bad input never leaves a run behind
 _RULES = {
     "epochs": lambda v: _whole("epochs", v, least=1, optional=True),
-    "batch_size": lambda v: _whole("batch_size", v, least=1, optional=True),
+    "batch_size": lambda v: _whole("batch_size", v, least=1),
     "min_steps": lambda v: _whole("min_steps", v, least=1),
     "width": lambda v: _whole("width", v, least=1),
     "dim": lambda v: _whole("dim", v, least=1),
-    "max_lr": lambda v: _real("max_lr", v, low=0.0, low_ok=False, optional=True),
+    "max_lr": lambda v: _real("max_lr", v, low=0.0, low_ok=False),
     "weight_decay": lambda v: _real("weight_decay", v, low=0.0, low_ok=True),
     "dropout": lambda v: _real("dropout", v, low=0.0, low_ok=True, high=1.0),
     "margin": lambda v: _real("margin", v, low=0.0, low_ok=False),
 }
 
 
+def check_given(**values) -> None:
+    """:func:`check_params` on the values given (not None): ``train_dataset``'s None means "the estimator's default"."""
+    check_params(**{k: v for k, v in values.items() if v is not None})
+
+
 def check_params(**values) -> None:
     """Raise :class:`TrainingInputError` naming the first of ``values`` (epochs, batch_size, max_lr, weight_decay,
-    width, dropout, min_steps, dim, margin, device) that training cannot use; names it does not know pass."""
+    width, dropout, min_steps, dim, margin, device) that training cannot use; names it does not know pass.
+    An estimator's own parameters have no None default but epochs (its schedule's own length)."""
     for name, value in values.items():
         if name in _RULES:
             _RULES[name](value)

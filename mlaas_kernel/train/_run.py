@@ -14,7 +14,7 @@ import numpy as np
 
 from ._checkpoints import CHECKPOINTS, find_checkpoint
 from ._image import ImageClassifier
-from ._inputs import TrainingInputError, TrainingWarning, check_params
+from ._inputs import TrainingInputError, TrainingWarning, check_given
 from ._session import process_group
 
 MIN_VALIDATION = 50  # fewer held-out items than this make validation accuracy noise
@@ -79,8 +79,8 @@ def train_dataset(
     study searches over); ``run_name`` and ``tags`` go on the MLflow run (a study's trials carry
     their parent run's id there).
     """
-    check_params(epochs=epochs, batch_size=batch_size, max_lr=max_lr, width=width, dropout=dropout, weight_decay=weight_decay,
-                 device=device)  # before the run exists: bad input leaves no run behind
+    check_given(epochs=epochs, batch_size=batch_size, max_lr=max_lr, width=width, dropout=dropout, weight_decay=weight_decay,
+                device=device)  # before the run exists: bad input leaves no run behind
     run = start_run(name, kind="cnn", epochs=epochs, labels=labels, resume=resume, track=track, callbacks=callbacks,
                     random_state=random_state, experiment=experiment, run_name=run_name, tags=tags,
                     workspace_dir=workspace_dir, verbose=verbose)
