@@ -141,7 +141,7 @@ def test_clicked_experiment_opens_runs_and_assistant_stays_closed(browser_page, 
 
 
 @pytest.mark.slow
-def test_mlflow_server_app_name_mlaas_serves_the_seeded_page(workspace, port, tmp_path):
+def test_mlflow_server_app_name_mlaas_serves_the_seeded_page(workspace, port):
     """`mlflow server --app-name mlaas` (what `mlaas mlflow` runs when the entry point is installed): its page
     carries the seed, compressed or not, and its API answers as MLflow's own app does."""
     import json
@@ -149,12 +149,16 @@ def test_mlflow_server_app_name_mlaas_serves_the_seeded_page(workspace, port, tm
     from mlaas_kernel import track
 
     track.setup("pipelines")
-    # The entry point pyproject.toml declares, registered for this test's processes only (a dist-info on PYTHONPATH)
-    dist = tmp_path / "site" / "mlaas_mlflow_app-0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mlaas-mlflow-app\nVersion: 0\n")
-    (dist / "entry_points.txt").write_text("[mlflow.app]\nmlaas = mlaas_kernel.server_ext._rewrite:mlflow_app\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(dist.parent), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    # The entry point as pyproject.toml declares it is the one installed (make setup), and mlaas mlflow's arguments use it
+    import importlib.metadata
+    import tomllib
+
+    from conftest import REPO
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["mlflow.app"]["mlaas"]
+    installed = {e.name: e.value for e in importlib.metadata.entry_points(group="mlflow.app")}
+    assert installed.get("mlaas") == declared == "mlaas_kernel.server_ext._rewrite:mlflow_app"
+    env = dict(os.environ)
     args = subprocess.run([sys.executable, "-c", "from mlaas_kernel.server_ext._rewrite import mlflow_app_args as a; print(a())"],
                           env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert args == "['--app-name', 'mlaas']"

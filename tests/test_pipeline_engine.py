@@ -73,12 +73,15 @@ BAD_SPECS = [
      "limits of 'n': the default breaks them: parameter 'n' must be at least 1 (got 0)"),
     ("parameters: {n: 1}\nlimits: {n: {least: 1}}\nsteps:\n  a: {notebook: notebooks/step.ipynb}\n",
      "limits of 'n': must be a mapping with min and/or max"),
+    ("parameters: {name: a}\nlimits: {name: {min: 1}}\nsteps:\n  a: {notebook: notebooks/step.ipynb}\n",
+     "limits of 'name': its default 'a' is not a number"),
 ]
 
 
 @pytest.mark.parametrize("body, message", BAD_SPECS, ids=["unknown-need", "cycle", "missing-notebook", "bad-reference",
                                                           "unknown-parameter", "unknown-step-output", "unknown-key", "not-a-flag",
-                                                          "limit-of-no-parameter", "default-out-of-limits", "bad-limit"])
+                                                          "limit-of-no-parameter", "default-out-of-limits", "bad-limit",
+                                                          "limit-on-text"])
 def test_a_bad_spec_names_its_file_step_and_problem(project, body, message):
     path = write_spec(project, "bad", "name: bad\n" + body)
     with pytest.raises(PipelineError) as err:

@@ -129,5 +129,5 @@ def test_tracked_experiments_log_to_their_own_server_and_stop_it(env, workspace)
     assert not (workspace / "tracking-server" / "server.json").exists() and not answers(server["tracking_uri"] + "/health")
     assert not Path(f"/proc/{server['pid']}/cmdline").exists() or b"mlflow" not in Path(f"/proc/{server['pid']}/cmdline").read_bytes()
     listed = mlaas("models", "list", env={k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"})
-    assert listed.returncode == 0 and "tracked-cnn" not in listed.stdout.split("(models registered")[0]  # not in the workspace's store
-    assert "models registered on this workspace's tracking server" in listed.stdout  # and the user is told where it is
+    assert listed.returncode == 0 and "tracked-cnn" not in listed.stdout.split("(registered on")[0]  # not in the workspace's store
+    assert "(registered on this workspace's tracking server, in its own store: tracked-cnn;" in listed.stdout  # told where it is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 
@@ -124,10 +125,24 @@ def _point_at_the_tracking_server() -> None:
 
     from ..track._server import server_dir
 
-    if os.environ.get("MLFLOW_TRACKING_URI") or not (server_dir() / "mlflow.db").exists():
+    store = server_dir() / "mlflow.db"
+    if os.environ.get("MLFLOW_TRACKING_URI") or not store.exists():
         return
-    print("(models registered on this workspace's tracking server, such as tracked-experiments' tracked-cnn, are in its own "
-          "store: `mlaas tracking-server --detach`, then `MLFLOW_TRACKING_URI=URL mlaas models list`)")
+    names = _registered_names(store)
+    if names:
+        print(f"(registered on this workspace's tracking server, in its own store: {', '.join(names)}; "
+              "`mlaas tracking-server --detach`, then `MLFLOW_TRACKING_URI=URL mlaas models list`)")
+
+
+def _registered_names(store) -> list[str]:
+    """The registered model names in an MLflow SQLite store, read-only (none when it is not one yet)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as db:
+            return [name for (name,) in db.execute("select name from registered_models order by name")]
+    except sqlite3.Error:
+        return []
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -75,10 +75,10 @@ class Scheduler:
             self.spares.close()
 
     def _clean_up_after_interrupt(self) -> None:
-        """After Ctrl-C, the ``always`` steps (cleanups) that something upstream of them did work for in this run, one
-        at a time (a tracking server a step started is stopped). A second Ctrl-C stops them too."""
+        """After Ctrl-C, the ``always`` steps (cleanups) with a step upstream that ran in this run (not one copied from
+        the cache), one at a time (a tracking server a step started is stopped). A second Ctrl-C stops them too."""
         todo = [s for s in self.pipeline.order if self.pipeline.steps[s].always and self.steps[s]["status"] == "pending"
-                and any(self.steps[a]["status"] in DONE for a in ancestors(self.pipeline.deps, s))]
+                and any(self.steps[a]["status"] == "succeeded" for a in ancestors(self.pipeline.deps, s))]
         if not todo:
             return
         self.progress.line(f"interrupted: running the cleanup step{'s' if len(todo) > 1 else ''} {', '.join(todo)} "

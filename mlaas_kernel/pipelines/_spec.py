@@ -158,6 +158,9 @@ def _limits(where: str, limits, params: dict) -> dict:
             raise PipelineError(f"{here}: must be a mapping with min and/or max (got {bounds!r})")
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in bounds.values()):
             raise PipelineError(f"{here}: min and max must be numbers (got {bounds!r})")
+        default = params[name]
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            raise PipelineError(f"{here}: its default {default!r} is not a number; limits bound numeric parameters")
         out[name] = dict(bounds)
         problem = limit_problem(name, params[name], out[name])
         if problem:
