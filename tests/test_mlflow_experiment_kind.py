@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mlaas_kernel.server_ext._rewrite import mlflow_defaults, with_mlflow_defaults
+from mlaas_kernel.server_ext._rewrite import mlflow_defaults
+from mlaas_kernel.track._mlflow_page import with_mlflow_defaults
 from mlaas_kernel.track._kind import KIND_TAG, TRAINING
 
 RUN_NAME = "kind-run"
@@ -157,9 +158,9 @@ def test_mlflow_server_app_name_mlaas_serves_the_seeded_page(workspace, port):
 
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["mlflow.app"]["mlaas"]
     installed = {e.name: e.value for e in importlib.metadata.entry_points(group="mlflow.app")}
-    assert installed.get("mlaas") == declared == "mlaas_kernel.server_ext._rewrite:mlflow_app"
+    assert installed.get("mlaas") == declared == "mlaas_kernel.track._mlflow_page:mlflow_app"
     env = dict(os.environ)
-    args = subprocess.run([sys.executable, "-c", "from mlaas_kernel.server_ext._rewrite import mlflow_app_args as a; print(a())"],
+    args = subprocess.run([sys.executable, "-c", "from mlaas_kernel.track._mlflow_page import mlflow_app_args as a; print(a())"],
                           env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert args == "['--app-name', 'mlaas']"
     proc, url = _start_mlflow(track.tracking_uri(), port, "--app-name", "mlaas", env=env)

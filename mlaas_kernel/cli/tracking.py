@@ -15,7 +15,7 @@ def mlflow_command(uri: str, port: int) -> list[str]:
 
 
 def cmd_mlflow(args: argparse.Namespace) -> int:
-    from ..server_ext._rewrite import mlflow_app_args
+    from ..track._mlflow_page import mlflow_app_args
     from ..track import tracking_uri
 
     if not _port_free(args.port):

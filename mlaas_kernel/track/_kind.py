@@ -10,7 +10,8 @@ next time :func:`mlaas_kernel.track.setup` opens it.
 MLflow 3.17's UI decides the view an experiment opens in from its "Model training" / "GenAI" switch
 (the URL's ``workflowType``, else the browser's localStorage, else GenAI), not from this tag (measured
 in Chromium: a tagged experiment clicked in the list still opened GenAI's Overview). The browser side
-is :mod:`mlaas_kernel.server_ext._rewrite`'s ``mlflow_defaults``; this tag is what the server can say.
+is :mod:`mlaas_kernel.track._mlflow_page` (the page Lab's proxy and ``mlflow server --app-name mlaas``
+serve); this tag is what the server can say.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class ServerConfig:
     def command(self) -> list[str]:
         """The ``mlflow server`` command line: one worker, artifacts uploaded and downloaded through the server, and its
         UI's page opening experiments on "Model training" where the ``mlflow.app`` entry point is installed."""
-        from ..server_ext._rewrite import mlflow_app_args
+        from ._mlflow_page import mlflow_app_args
 
         return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.store, "--serve-artifacts",
                 "--artifacts-destination", str(self.artifacts), "--host", self.host, "--port", str(self.port), "--workers", "1",
