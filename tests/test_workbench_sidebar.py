@@ -157,7 +157,9 @@ def _lists_the_workspace(panel, made: _Workspace, pipeline, workspace: Path, log
     row = panel.locator(f"[data-section='pipelines'] .mlaas-row[data-key='sidebar/{record['run']}']")
     expect(row.locator(".mlaas-failed-step")).to_have_text("failed at broken", timeout=15_000)  # polled, no reload
     assert _whole(row.locator(".mlaas-failed-step")), "the failed step is cut at the sidebar's width"
-    expect(row.locator(".mlaas-steps")).to_have_text("1/3 steps (1 unavailable)")  # as `mlaas pipeline status` says it
+    expect(row.locator(".mlaas-steps")).to_have_text("1/3 steps")
+    expect(row.locator(".mlaas-unavailable")).to_have_text("1 unavailable: tensorrt")  # `mlaas pipeline status`: (1 unavailable)
+    assert _whole(row.locator(".mlaas-unavailable")), "the unavailable step is cut at the sidebar's width"
     expect(row.locator(".mlaas-steps")).to_have_attribute("title", "1 of 3 steps done\ntensorrt unavailable here: needs the Python module "
                                                           "'no_such_module_for_the_sidebar_test', which is not installed here")
     expect(row.locator(".mlaas-status")).to_have_text("failed")

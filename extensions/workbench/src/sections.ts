@@ -128,14 +128,25 @@ export function modelRow(m: IModel): HTMLElement {
   );
 }
 
-/** '7/8 steps (1 unavailable)', as `mlaas pipeline status` says it, and a tooltip that names those steps and why. */
+/** '7/8 steps' beside the bar, and a tooltip that names the steps this machine cannot run and why. */
 function steps(p: IPipelineRun): { text: string; title: string } {
   const done = p.steps_done ?? 0;
   const total = p.steps_total ?? 0;
   const missing = Object.entries(p.unavailable || {});
-  const n = p.steps_unavailable ?? missing.length;
   const why = missing.map(([step, reason]) => `\n${step} unavailable here${reason ? `: ${reason}` : ''}`).join('');
-  return { text: `${done}/${total} steps${n ? ` (${n} unavailable)` : ''}`, title: `${done} of ${total} steps done${why}` };
+  return { text: `${done}/${total} steps`, title: `${done} of ${total} steps done${why}` };
+}
+
+/** '1 unavailable: tensorrt' (what `mlaas pipeline status` counts as '(1 unavailable)'), on a line of its own that
+ *  wraps: beside the bar it squeezed the bar to a sliver and was cut at the sidebar's width. */
+function unavailable(p: IPipelineRun, title: string): HTMLElement | null {
+  const names = Object.keys(p.unavailable || {});
+  const n = p.steps_unavailable ?? names.length;
+  if (!n) {
+    return null;
+  }
+  const text = `${n} unavailable${names.length ? `: ${names.join(', ')}` : ''}`;
+  return h('div', { class: 'mlaas-line mlaas-where mlaas-running mlaas-unavailable', title }, text);
 }
 
 /** The failed step (red), or every running step (parallel workers run several): a line of its own that wraps, so that
@@ -157,6 +168,7 @@ export function pipelineRow(p: IPipelineRun): HTMLElement {
   const total = p.steps_total ?? 0;
   const counted = steps(p);
   const at = where(p);
+  const gaps = unavailable(p, counted.title);
   const el = row(
     'pipelines',
     `${p.pipeline}/${p.run}`,
@@ -169,6 +181,7 @@ export function pipelineRow(p: IPipelineRun): HTMLElement {
       [bar(done, total, counted.title, tone(p.status) === 'bad' ? 'bad' : 'ok'), h('span', { class: 'mlaas-muted mlaas-steps', title: counted.title }, counted.text)],
       [status(p.status)]
     ),
+    ...(gaps ? [gaps] : []),
     ...(at ? [at] : [])
   );
   // An executed step notebook is a record to read: opened without starting a kernel.
