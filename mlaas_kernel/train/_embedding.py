@@ -93,8 +93,6 @@ class EmbeddingNet(ClassifierMixin, NetEstimator):
         x, y, classes = super()._check_training_data(X, y)
         if len(classes) < 2:
             raise TrainingInputError(f"y holds a single class ({classes[0]!r}): an embedding needs at least 2 to tell apart")
-        if int(self.dim) < 1:
-            raise TrainingInputError(f"dim {self.dim!r} must be at least 1")
         if self.loss not in LOSSES:
             raise TrainingInputError(f"loss {self.loss!r} is not one of {', '.join(LOSSES)}")
         return x, y, classes
